@@ -13,9 +13,9 @@ import "errors"
 
 // Error categories, checked with errors.Is.
 var (
-	ErrNotFound      = errors.New("not found")
-	ErrInvalidLayer  = errors.New("invalid layer")
-	ErrInUse         = errors.New("in use")
-	ErrInvalid       = errors.New("invalid")
+	ErrNotFound       = errors.New("not found")
+	ErrInvalidLayer   = errors.New("invalid layer")
+	ErrInUse          = errors.New("in use")
+	ErrInvalid        = errors.New("invalid")
 	ErrDigestMismatch = errors.New("digest mismatch")
 )
