@@ -202,9 +202,11 @@ func (d *v1) stats(path string) (*Stats, error) {
 		if n, ok := oc["oom_kill"]; ok {
 			st.OOMKills = n
 		} else if err == nil {
-			// Kernels before 4.13 do not count kills; hitting the limit with the OOM
-			// killer enabled is the best evidence left.
-			st.OOMKills = st.MemoryFailCnt
+			// Kernels before 4.13 do not count kills; hitting the limit (memory alone, or
+			// memory+swap when that is the one set) is the best evidence left.
+			var swFail uint64
+			read("memory", "memory.memsw.failcnt", &swFail)
+			st.OOMKills = st.MemoryFailCnt + swFail
 		}
 	}
 	read("cpuacct", "cpuacct.usage", &st.CPUUsageNanos)
