@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -395,4 +397,127 @@ func deviceNodes(t *testing.T) (blk, chr string) {
 		t.Fatal(err)
 	}
 	return blk, chr
+}
+
+// liveV2 returns a v2 driver on the host's cgroup2 mount, also on a hybrid host where New picks
+// v1 (here cgroup2 at /sys/fs/cgroup/unified has no controllers, but cgroup.procs, nested
+// groups and device programs work), rooted at this process's own v2 cgroup, and a fresh cgroup
+// name below it, removed and checked gone when the test ends. The parent's control files are
+// checked unchanged as well: only the new nested group may be written.
+func liveV2(t *testing.T) (Driver, string) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := parseMountinfo(strings.NewReader(string(mi)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := parseProcCgroup(strings.NewReader(string(pc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(mounts, func(m mountInfo) bool { return m.fstype == "cgroup2" })
+	if i < 0 || own[""] == "" {
+		t.Skip("needs a cgroup2 mount (unified or hybrid)")
+	}
+	rel, err := relToRoot(own[""], mounts[i].root)
+	if err != nil {
+		t.Skipf("own cgroup2 cgroup not visible in the mount: %v", err)
+	}
+	d := NewV2(mounts[i].mountpoint, rel)
+	base := filepath.Join(mounts[i].mountpoint, rel)
+	before := map[string]string{}
+	for _, f := range []string{"cgroup.subtree_control", "cgroup.procs"} {
+		before[f], _ = readString(base, f)
+	}
+	name := testutil.UniqueName()
+	t.Cleanup(func() {
+		if err := d.Remove(name); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		if _, err := os.Stat(d.Paths(name)[""]); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cleanup: cgroup %s left behind (%v)", d.Paths(name)[""], err)
+		}
+		if got, _ := readString(base, "cgroup.subtree_control"); got != before["cgroup.subtree_control"] {
+			t.Errorf("parent %s subtree_control changed: %q -> %q", base, before["cgroup.subtree_control"], got)
+		}
+	})
+	return d, name
+}
+
+func TestLiveV2DeviceProgramAndProcs(t *testing.T) {
+	d, name := liveV2(t)
+	if err := d.Apply(name, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := d.Paths(name)[""]
+	attached := func() int {
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		q, err := link.QueryPrograms(link.QueryOptions{Target: int(f.Fd()), Attach: ebpf.AttachCGroupDevice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(q.Programs)
+	}
+	if n := attached(); n != 1 {
+		t.Fatalf("%d device programs attached, want 1", n)
+	}
+	blk, chr := deviceNodes(t)
+	cmd, _, lines := helper(t, d, name, "open", "/dev/null", blk, chr)
+	if pids, err := d.Pids(name); err != nil || !slices.Contains(pids, cmd.Process.Pid) {
+		t.Errorf("Pids = %v, %v; want it to hold %d", pids, err, cmd.Process.Pid)
+	}
+	for _, w := range []string{"/dev/null ok", blk + " EPERM", chr + " EPERM"} {
+		if got := nextLine(t, lines); got != w {
+			t.Errorf("helper: %q, want %q", got, w)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Stats(name); err != nil {
+		t.Errorf("Stats: %v", err)
+	}
+
+	// An update replaces the program: now 4:1 may be read, the block node still not.
+	res := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Major: i64(4), Minor: i64(1), Access: "r"}}}
+	if err := d.Apply(name, res); err != nil {
+		t.Fatal(err)
+	}
+	if n := attached(); n != 1 {
+		t.Fatalf("%d device programs attached after the update, want 1", n)
+	}
+	cmd, _, lines = helper(t, d, name, "open", blk, chr)
+	if got := nextLine(t, lines); got != blk+" EPERM" {
+		t.Errorf("helper: %q, want %q", got, blk+" EPERM")
+	}
+	// Past the device program the open reaches the tty driver, whose answer depends on the
+	// host; only the cgroup's EPERM is ruled out.
+	if got := nextLine(t, lines); !strings.HasPrefix(got, chr+" ") || got == chr+" EPERM" {
+		t.Errorf("helper: %q, want %s opened past the allowlist", got, chr)
+	}
+	cmd.Wait()
+}
+
+func TestLiveV2LimitsNeedControllers(t *testing.T) {
+	d, name := liveV2(t)
+	avail, _ := readString(filepath.Dir(d.Paths(name)[""]), "cgroup.controllers")
+	if strings.Contains(avail, "pids") {
+		t.Skip("the parent has the pids controller; this checks the error when it has not")
+	}
+	err := d.Apply(name, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(20)}})
+	if err == nil || !strings.Contains(err.Error(), "controller pids is not available") {
+		t.Errorf("Apply = %v, want a clear error about the missing controller", err)
+	}
 }
