@@ -521,3 +521,45 @@ func TestLiveV2LimitsNeedControllers(t *testing.T) {
 		t.Errorf("Apply = %v, want a clear error about the missing controller", err)
 	}
 }
+
+// BenchmarkLiveV1ApplyRemove measures what a container start and delete spend on cgroups on a
+// v1 host: create the cgroups, write a typical set of limits and the device allowlist, remove.
+func BenchmarkLiveV1ApplyRemove(b *testing.B) {
+	testutil.RequireRoot(b)
+	d, err := New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := d.(*v1); !ok {
+		b.Skip("needs cgroup v1 controllers")
+	}
+	res := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(64 << 20)},
+		CPU:    &specs.LinuxCPU{Shares: u64(512), Quota: i64(50000), Period: u64(100000)},
+		Pids:   &specs.LinuxPids{Limit: i64(100)},
+	}
+	for b.Loop() {
+		name := testutil.UniqueName()
+		if err := d.Apply(name, res); err != nil {
+			d.Remove(name)
+			b.Fatal(err)
+		}
+		if err := d.Remove(name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDeviceFilter measures compiling the default allowlist into the v2 program (no
+// kernel involved).
+func BenchmarkDeviceFilter(b *testing.B) {
+	rules, err := DeviceRules(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := DeviceFilter(rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
