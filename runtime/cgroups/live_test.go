@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +68,16 @@ func helperMain(args []string) int {
 			buf[i] = 1
 		}
 		fmt.Println("survived")
+		return 0
+	case "spin": // burn cpu until stdin closes
+		var done atomic.Bool
+		go func() {
+			io.Copy(io.Discard, in)
+			done.Store(true)
+		}()
+		fmt.Println("ready")
+		for x := uint64(1); !done.Load(); x = x*6364136223846793005 + 1 {
+		}
 		return 0
 	case "work": // use some memory and cpu inside the cgroup, then idle until stdin closes
 		buf := make([]byte, 4<<20)
@@ -562,4 +573,88 @@ func BenchmarkDeviceFilter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLiveV1CPUSharesSplit runs two busy helpers pinned to cpu 0, in sibling cgroups with
+// cpu shares 512 and 1024, until they have used two cpu-seconds together, and reports how their
+// cpu time split (share1024/share512; the scheduler should make it about 2). The check is wide
+// on purpose: other load on the cpu and scheduler granularity blur it.
+func BenchmarkLiveV1CPUSharesSplit(b *testing.B) {
+	testutil.RequireRoot(b)
+	d, err := New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := d.(*v1); !ok {
+		b.Skip("needs cgroup v1 controllers")
+	}
+	var ratio float64
+	for b.Loop() {
+		ratio = sharesSplit(b, d)
+	}
+	b.ReportMetric(ratio, "share1024/share512")
+	if ratio < 1.4 || ratio > 2.8 {
+		b.Errorf("cpu time split %.2f, want about 2", ratio)
+	}
+}
+
+func sharesSplit(b *testing.B, d Driver) float64 {
+	names := [2]string{testutil.UniqueName(), testutil.UniqueName()}
+	var usage [2]func() uint64
+	var stdins [2]io.WriteCloser
+	for i, shares := range []uint64{512, 1024} {
+		name := names[i]
+		b.Cleanup(func() {
+			if err := d.Remove(name); err != nil {
+				b.Errorf("cleanup: %v", err)
+			}
+		})
+		res := &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: u64(shares), Cpus: "0", Mems: "0"}}
+		if err := d.Apply(name, res); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "spin")
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		if err := d.AddProc(name, cmd.Process.Pid); err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(stdin, "go\n")
+		if l, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || l != "ready\n" {
+			b.Fatalf("helper: %q, %v", l, err)
+		}
+		stdins[i] = stdin
+		usage[i] = func() uint64 {
+			st, err := d.Stats(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st.CPUUsageNanos
+		}
+	}
+	start := [2]uint64{usage[0](), usage[1]()}
+	deadline := time.Now().Add(60 * time.Second)
+	var used [2]uint64
+	for {
+		used = [2]uint64{usage[0]() - start[0], usage[1]() - start[1]}
+		if used[0]+used[1] >= 2e9 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %v ns of cpu used in 60s", used)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, in := range stdins {
+		in.Close()
+	}
+	return float64(used[1]) / float64(max(used[0], 1))
 }
