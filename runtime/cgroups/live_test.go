@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -90,6 +91,7 @@ func helperMain(args []string) int {
 		}
 		fmt.Println("ready", sum > 0)
 		io.Copy(io.Discard, in)
+		runtime.KeepAlive(buf) // charged to the cgroup until the end
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "helper: unknown action", args[0])
@@ -296,7 +298,9 @@ func TestLiveV1OOMKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.OOMKills < 1 || st.MemoryMaxUsage > 32<<20 {
+	// The peak shows the helper filled the limit and never got its 64 MiB (the kernel may
+	// overcharge a page or so past the limit, so the peak is not compared to it exactly).
+	if st.OOMKills < 1 || st.MemoryMaxUsage < 30<<20 || st.MemoryMaxUsage >= 64<<20 {
 		t.Errorf("Stats after OOM = %+v", st)
 	}
 }
