@@ -95,7 +95,7 @@ func (d *v1) apply(path string, res *specs.LinuxResources) error {
 			continue
 		}
 		done[dir] = true
-		if _, err := mkdirs(filepath.Join(d.mounts[c], d.own[c]), path); err != nil {
+		if err := mkdirs(filepath.Join(d.mounts[c], d.own[c]), path); err != nil {
 			return fmt.Errorf("create %s cgroup: %w", c, err)
 		}
 	}

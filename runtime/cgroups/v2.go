@@ -61,7 +61,7 @@ func (d *v2) apply(path string, res *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mkdirs(d.base, path); err != nil {
+	if err := mkdirs(d.base, path); err != nil {
 		return fmt.Errorf("create cgroup: %w", err)
 	}
 	if err := d.enableControllers(path, settings); err != nil {
