@@ -12,6 +12,7 @@ import (
 
 	"github.com/stackrun/stack/internal/testutil"
 	"github.com/stackrun/stack/runtime"
+	"github.com/stackrun/stack/runtime/cgroups"
 	"github.com/stackrun/stack/runtime/runtimetest"
 )
 
@@ -25,7 +26,28 @@ type result struct {
 // when the test ends.
 func newRuntime(t *testing.T) *runtime.Runtime {
 	t.Helper()
-	r := runtime.New(runtime.Options{Root: t.TempDir()})
+	return newRuntimeAt(t, t.TempDir())
+}
+
+// newRuntimeAt is newRuntime with a given state root. Container cgroups go below a parent
+// cgroup named for the test, removed at the end.
+func newRuntimeAt(t *testing.T, root string) *runtime.Runtime {
+	t.Helper()
+	parent := testutil.UniqueName()
+	drv, err := cgroups.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Apply(parent, nil); err != nil {
+		t.Fatalf("create parent cgroup: %v", err)
+	}
+	t.Logf("cgroup parent %s", parent)
+	r := runtime.New(runtime.Options{Root: root, CgroupParent: parent})
+	t.Cleanup(func() {
+		if err := drv.Remove(parent); err != nil {
+			t.Errorf("cleanup: remove cgroup %s: %v", parent, err)
+		}
+	})
 	t.Cleanup(func() {
 		list, err := r.List(context.Background())
 		if err != nil {

@@ -19,6 +19,7 @@ type record struct {
 	Created     time.Time         `json:"created"`
 	Ready       bool              `json:"ready"` // the init finished its setup
 	Cgroup      string            `json:"cgroup"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Exit        *ExitStatus       `json:"exit,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,11 +58,13 @@ type IO struct {
 // State is the OCI state of a container plus what the runtime knows about how it ended.
 type State struct {
 	specs.State
-	Created   time.Time   `json:"created"`
-	Rootfs    string      `json:"rootfs"`
-	Cgroup    string      `json:"cgroup"`
-	Exit      *ExitStatus `json:"exit,omitempty"` // recorded by Container.Wait
-	OOMKilled bool        `json:"oomKilled"`      // the OOM killer struck in the container's cgroup
+	Created time.Time `json:"created"`
+	Rootfs  string    `json:"rootfs"`
+	Cgroup  string    `json:"cgroup"` // relative to the runtime's cgroup parent
+	// CgroupPaths maps each controller to the cgroup's directory ("" for cgroup v2).
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	Exit        *ExitStatus       `json:"exit,omitempty"` // recorded by Container.Wait
+	OOMKilled   bool              `json:"oomKilled"`      // the OOM killer struck in the container's cgroup
 }
 
 // Container is the handle Create returns. The caller is the parent of the container's init,
@@ -124,7 +127,7 @@ func cgroupPath(s *specs.Spec, id string) string {
 
 // Create sets up container id from bundle (config.json + rootfs) and leaves its init waiting,
 // with everything prepared, for Start. The caller becomes the init's parent.
-func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (c *Container, err error) {
+func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *Container, err error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -154,7 +157,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (c *C
 
 	rec := &record{ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
 		Cgroup: cgroupPath(spec, id), Annotations: spec.Annotations}
-	c = &Container{ID: id, r: r, cgroup: rec.Cgroup}
+	c := &Container{ID: id, r: r, cgroup: rec.Cgroup}
 	var drv cgroups.Driver
 	defer func() {
 		if err == nil {
@@ -179,6 +182,10 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (c *C
 		return nil, err
 	}
 	if drv, err = r.cgroups(); err != nil {
+		return nil, err
+	}
+	rec.CgroupPaths = drv.Paths(rec.Cgroup)
+	if err := r.save(rec); err != nil {
 		return nil, err
 	}
 	if err := drv.Apply(rec.Cgroup, Resources(spec)); err != nil {
@@ -417,6 +424,7 @@ func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
 	if s.Status != specs.StateStopped {
 		s.Pid = rec.Pid
 	}
+	s.CgroupPaths = rec.CgroupPaths
 	if s.Exit != nil {
 		s.OOMKilled = s.Exit.OOMKilled
 	} else if drv, err := r.cgroups(); err == nil {
@@ -535,6 +543,10 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	drv, err := r.cgroups()
 	if err != nil {
 		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	if rec.CgroupPaths != nil && !maps.Equal(rec.CgroupPaths, drv.Paths(rec.Cgroup)) {
+		return fmt.Errorf("delete container %s: %w: its cgroup was made from another cgroup than ours (%v)",
+			id, ErrConflict, rec.CgroupPaths)
 	}
 	if err := emptyCgroup(ctx, drv, rec.Cgroup); err != nil {
 		return fmt.Errorf("delete container %s: %w", id, err)
