@@ -41,6 +41,9 @@ type KeyRule struct {
 	Path    string
 	Support KeySupport
 	Note    string
+	// Exact rules cover their own key only, not its descendants: a map of user-named entries
+	// (services.*) is supported without its unknown children becoming supported.
+	Exact bool
 }
 
 // KeyRules is the table of what stack implements. Every key of the Compose specification that
@@ -50,11 +53,13 @@ func KeyRules() []KeyRule {
 	svc := func(path string, s KeySupport, note string) KeyRule {
 		return KeyRule{Path: "services.*." + path, Support: s, Note: note}
 	}
+	exact := func(path string) KeyRule { return KeyRule{Path: path, Support: S, Exact: true} }
 	return []KeyRule{
-		{"name", S, ""},
-		{"include", S, ""},
-		{"services", S, ""},
-		{"services.*", S, ""},
+		{Path: "name", Support: S},
+		{Path: "include", Support: S},
+		{Path: "version", Support: I, Note: "obsolete"},
+		exact("services"),
+		exact("services.*"),
 		svc("annotations", I, "OCI annotations are not set"),
 		svc("attach", I, "logs of every service are always collected"),
 		svc("build", S, "built by stack's image builder"),
@@ -194,22 +199,33 @@ func KeyRules() []KeyRule {
 		svc("volumes.[].volume.subpath", U, ""),
 		svc("volumes_from", U, ""),
 		svc("working_dir", S, ""),
-		{"networks", S, ""},
-		{"networks.*.attachable", I, "swarm only"},
-		{"networks.*.driver_opts", U, ""},
-		{"networks.*.driver", S, "bridge only"},
-		{"networks.*.enable_ipv6", S, "false only"},
-		{"networks.*.ipam.config.[].aux_addresses", U, ""},
-		{"networks.*.ipam.config.[].ip_range", U, ""},
-		{"networks.*.ipam.driver", S, "default only"},
-		{"networks.*.ipam.options", U, ""},
-		{"volumes", S, ""},
-		{"volumes.*.driver", S, "local only"},
-		{"volumes.*.driver_opts", U, ""},
-		{"secrets", U, "secrets are not supported yet"},
-		{"configs", U, "configs are not supported yet"},
-		{"models", U, ""},
-		{"jobs", U, "jobs are not supported yet"},
+		exact("networks"),
+		exact("networks.*"),
+		{Path: "networks.*.attachable", Support: I, Note: "swarm only"},
+		{Path: "networks.*.driver", Support: S, Note: "bridge only"},
+		{Path: "networks.*.driver_opts", Support: U},
+		{Path: "networks.*.enable_ipv4", Support: S},
+		{Path: "networks.*.enable_ipv6", Support: S, Note: "false only"},
+		{Path: "networks.*.external", Support: S},
+		{Path: "networks.*.internal", Support: S},
+		{Path: "networks.*.ipam", Support: S, Note: "one IPv4 subnet and gateway"},
+		{Path: "networks.*.labels", Support: S},
+		{Path: "networks.*.name", Support: S},
+		{Path: "networks.*.ipam.config.[].aux_addresses", Support: U, Note: ""},
+		{Path: "networks.*.ipam.config.[].ip_range", Support: U, Note: ""},
+		{Path: "networks.*.ipam.driver", Support: S, Note: "default only"},
+		{Path: "networks.*.ipam.options", Support: U, Note: ""},
+		exact("volumes"),
+		exact("volumes.*"),
+		{Path: "volumes.*.driver", Support: S, Note: "local only"},
+		{Path: "volumes.*.driver_opts", Support: U},
+		{Path: "volumes.*.external", Support: S},
+		{Path: "volumes.*.labels", Support: S},
+		{Path: "volumes.*.name", Support: S},
+		{Path: "secrets", Support: U, Note: "secrets are not supported yet"},
+		{Path: "configs", Support: U, Note: "configs are not supported yet"},
+		{Path: "models", Support: U, Note: ""},
+		{Path: "jobs", Support: U, Note: "jobs are not supported yet"},
 	}
 }
 
@@ -219,7 +235,7 @@ func ruleFor(rules []KeyRule, path tree.Path) (KeyRule, bool) {
 	best, bestLen := KeyRule{}, -1
 	for _, r := range rules {
 		rp := strings.Split(r.Path, ".")
-		if len(rp) > len(parts) || len(rp) <= bestLen {
+		if len(rp) > len(parts) || len(rp) <= bestLen || r.Exact && len(rp) != len(parts) {
 			continue
 		}
 		if tree.NewPath(parts[:len(rp)]...).Matches(tree.Path(r.Path)) {
@@ -287,6 +303,10 @@ func valueRules() []valueRule {
 		{"networks.*.enable_ipv6", KeyUnsupported, func(v any) (string, bool) {
 			b, _ := v.(bool)
 			return "IPv6 networks are not supported", b
+		}},
+		{"networks.*.enable_ipv4", KeyUnsupported, func(v any) (string, bool) {
+			b, ok := v.(bool)
+			return "networks without IPv4 are not supported", ok && !b
 		}},
 		{"networks.*.ipam.driver", KeyUnsupported, notIn("ipam driver", "", "default")},
 		{"volumes.*.driver", KeyUnsupported, notIn("volume driver", "", "local")},
@@ -392,41 +412,40 @@ func (l *load) listKey(p tree.Path, used map[string]bool) string {
 	return key
 }
 
-// SupportedKeys lists the support of every key of the Compose specification, collapsed: a key
-// is listed when its support differs from its parent's (and every top-level and service-level key
-// is listed). It is the source of the README's supported-keys table.
+// SupportedKeys lists the support of every key of the Compose specification, collapsed: every
+// top-level key and every key of a service, network or volume is listed, and a deeper key only
+// when its support differs from its parent's. It is the source of the README's supported-keys
+// table (stack config --supported-keys).
 func SupportedKeys() []KeyRule {
 	rules := KeyRules()
+	exactRule := map[string]KeyRule{}
+	for _, r := range rules {
+		exactRule[r.Path] = r
+	}
 	var out []KeyRule
 	for _, p := range schema.AttributePaths() {
 		parts := p.Parts()
-		if parts[0] == "jobs" && len(parts) > 1 {
+		if parts[len(parts)-1] == tree.PathMatchAll || parts[0] == "jobs" && len(parts) > 1 {
 			continue
 		}
-		r, _ := ruleFor(rules, p)
 		sup := supportOf(rules, p)
-		parent := p.Parent()
-		show := len(parts) <= 1 || (len(parts) == 3 && parts[0] == "services")
-		if !show && len(parts) > 1 {
-			psup := supportOf(rules, parent)
-			if psup != sup && psup == KeySupported {
+		show := len(parts) == 1
+		if len(parts) == 3 && parts[1] == tree.PathMatchAll {
+			if r, ok := exactRule[parts[0]+".*"]; ok && r.Exact {
 				show = true
 			}
 		}
-		// Nothing under an unsupported or ignored key is listed separately.
-		for q := parent; len(q.Parts()) > 0 && show && !(len(parts) == 3 && parts[0] == "services"); q = q.Parent() {
-			if supportOf(rules, q) != KeySupported {
-				show = false
+		if !show {
+			show = supportOf(rules, p.Parent()) != sup
+			for q := p.Parent(); show && q != ""; q = q.Parent() {
+				if supportOf(rules, q) != KeySupported {
+					show = false
+				}
 			}
 		}
-		if !show || (len(parts) == 2 && parts[1] == "*") {
-			continue
+		if show {
+			out = append(out, KeyRule{Path: p.String(), Support: sup, Note: exactRule[p.String()].Note})
 		}
-		note := ""
-		if r.Path == p.String() || len(strings.Split(r.Path, ".")) == len(parts) {
-			note = r.Note
-		}
-		out = append(out, KeyRule{Path: p.String(), Support: sup, Note: note})
 	}
 	return out
 }

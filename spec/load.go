@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -42,17 +43,25 @@ func Load(ctx context.Context, opts Options) (*Stack, error) {
 	return l.run(ctx)
 }
 
-// LoadProject loads and merges the files through compose-go and returns its project, before
-// conversion to stack's model, after the same checks as Load. `stack config` prints it.
+// LoadProject is Load that returns compose-go's project (merged, interpolated, normalized)
+// instead of stack's model, after the same checks.
 func LoadProject(ctx context.Context, opts Options) (*types.Project, error) {
+	_, p, err := LoadWithProject(ctx, opts)
+	return p, err
+}
+
+// LoadWithProject is Load that also returns compose-go's project, which `stack config` prints
+// (the Compose-compatible normalized form).
+func LoadWithProject(ctx context.Context, opts Options) (*Stack, *types.Project, error) {
 	l, err := newLoad(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := l.run(ctx); err != nil {
-		return nil, err
+	st, err := l.run(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	return l.project, nil
+	return st, l.project, nil
 }
 
 // load is the state of one Load call.
@@ -192,7 +201,7 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 			return nil, err
 		}
 		l.c.add(l.composeProblem(err))
-		return nil, l.c.result(l.files)
+		return nil, l.display(l.c.result(l.files))
 	}
 	l.project = p
 
@@ -204,14 +213,37 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 	numCPU := l.opts.NumCPU
 	validate(st, p, l.c, numCPU)
 	if err := l.c.result(l.files); err != nil {
-		return nil, err
+		return nil, l.display(err)
 	}
 	for _, svc := range st.Services {
 		svc.Hash = Hash(svc)
 	}
 	st.Warnings = l.c.warnings
 	sortProblems(st.Warnings, l.files)
+	l.display(Problems(st.Warnings))
 	return st, nil
+}
+
+// display rewrites the files of problems relative to the working directory when they are below
+// it, as a user typing stack config -f stack.yaml expects to read them back.
+func (l *load) display(err error) error {
+	var ps Problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return err
+	}
+	for _, p := range ps {
+		if !filepath.IsAbs(p.File) {
+			continue
+		}
+		if rel, rerr := filepath.Rel(wd, p.File); rerr == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			p.File = rel
+		}
+	}
+	return err
 }
 
 // readWithIncludes reads path and, depth first, the files its include: section names (which
