@@ -378,7 +378,7 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 		case MountTmpfs:
 			if v.Tmpfs != nil {
 				m.TmpfsSize = int64(v.Tmpfs.Size)
-				m.TmpfsMode = v.Tmpfs.Mode
+				m.TmpfsMode = octalDigits(v.Tmpfs.Mode)
 			}
 		default:
 			continue // reported as an unsupported volume type
@@ -439,6 +439,16 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 			out.Mounts = append(out.Mounts, m)
 		}
 	}
+}
+
+// octalDigits reads a mode written as octal digits but decoded as a decimal number (tmpfs.mode:
+// 1777 in YAML is the integer 1777, meant as 0o1777). A value with an 8 or 9 in it was not meant
+// as octal and is kept.
+func octalDigits(m uint32) uint32 {
+	if v, err := strconv.ParseUint(strconv.FormatUint(uint64(m), 10), 8, 32); err == nil {
+		return uint32(v)
+	}
+	return m
 }
 
 // parseBytes reads a size like 64m, 1g, 1024 (bytes), as Compose does.

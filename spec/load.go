@@ -185,7 +185,7 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 	for _, f := range l.files {
 		srcs, err := l.readWithIncludes(f, seen, 0)
 		if err != nil {
-			return nil, err
+			return nil, l.display(err)
 		}
 		sources = append(sources, srcs...)
 	}
@@ -205,7 +205,11 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 	}
 	l.project = p
 
-	// 3. keys stack does not implement.
+	// 3. keys stack does not implement. compose-go drops version: before its check (and logs
+	// its own warning through logrus, which the CLI silences).
+	if _, ok := l.pos.exact("version", 0); ok {
+		l.c.warnf("version", "version is obsolete and ignored")
+	}
 	l.reportUnsupported()
 
 	// 4. convert, then validate the model.

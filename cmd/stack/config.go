@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/spec"
@@ -40,6 +41,8 @@ func runConfig(c *cli.Context) error {
 	if format != "yaml" && format != "json" {
 		return usageError{fmt.Errorf("--format %q: must be yaml or json", format)}
 	}
+	// compose-go logs a few warnings through logrus; spec reports them as positioned warnings.
+	logrus.SetOutput(io.Discard)
 	st, project, err := spec.LoadWithProject(c.Context, loadOptions(c))
 	if err != nil {
 		return stackFileError(err)
