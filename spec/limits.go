@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -71,9 +74,7 @@ func parseSource(path string, data []byte) (*source, error) {
 			break
 		}
 		if err != nil {
-			// compose-go reports the same syntax error with more context; let it. The limits
-			// only matter for files that parse.
-			return src, nil
+			return nil, syntaxProblem(path, err)
 		}
 		if err := checkNodeLimits(path, doc); err != nil {
 			return nil, err
@@ -160,4 +161,23 @@ func (c *limitCounter) count(n *yaml.Node, depth int) (subtree, error) {
 	}
 	c.seen[n] = st
 	return st, nil
+}
+
+var reYAMLv3Line = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem places a yaml.v3 syntax error ("yaml: line 4: did not find expected ',' or ']'").
+func syntaxProblem(path string, err error) *Problem {
+	p := &Problem{File: path, Message: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := reYAMLv3Line.FindStringSubmatch(err.Error()); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		p.Column = 1
+		p.Message = "YAML syntax: " + m[2]
+		// yaml.v3 prints parser errors with the 0-based line of their context (where the
+		// unclosed sequence or mapping starts) and scanner errors 1-based; the parser's
+		// messages are the "did not find expected" family below.
+		if strings.HasPrefix(m[2], "did not find expected") && !strings.HasSuffix(m[2], "line break") {
+			p.Line++
+		}
+	}
+	return p
 }

@@ -233,9 +233,11 @@ func validateNetwork(n *Network, c *collector) {
 // project directory with "..": a stack file checked out from git must not reach into the rest of
 // the host by accident. An absolute source is an explicit choice and is accepted.
 func checkBindEscape(workingDir string, m Mount, mkey string, c *collector) {
-	raw, ok := c.pos.raw(mkey + ".source")
+	key := mkey + ".source"
+	raw, ok := c.pos.raw(key)
 	if !ok {
-		raw, ok = c.pos.raw(mkey)
+		key = mkey
+		raw, ok = c.pos.raw(key)
 		if ok {
 			raw, _, _ = strings.Cut(raw, ":")
 		}
@@ -248,7 +250,7 @@ func checkBindEscape(workingDir string, m Mount, mkey string, c *collector) {
 	}
 	rel, err := filepath.Rel(workingDir, m.Source)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		c.errorf(mkey, "bind source %s escapes the project directory %s; write an absolute path if that is intended", raw, workingDir)
+		c.errorf(key, "bind source %s escapes the project directory %s; write an absolute path if that is intended", raw, workingDir)
 	}
 }
 
