@@ -202,7 +202,7 @@ func TestProblems(t *testing.T) {
 			want: "stack.yaml:3:1: YAML syntax: did not find expected ',' or ']'",
 		},
 		{
-			name: "YAML scanner error",
+			name:  "YAML scanner error",
 			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n\tports: []\n"},
 			want:  "stack.yaml:3:1: YAML syntax: found a tab character that violates indentation",
 		},
