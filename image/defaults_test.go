@@ -12,8 +12,8 @@ import (
 func TestContainerDefaults(t *testing.T) {
 	img := &v1.ConfigFile{Config: v1.Config{
 		Entrypoint: []string{"/entry.sh"}, Cmd: []string{"serve", "--port=80"},
-		Env:          []string{"PATH=/usr/bin:/bin", "MODE=image"},
-		WorkingDir:   "/srv", User: "app",
+		Env:        []string{"PATH=/usr/bin:/bin", "MODE=image"},
+		WorkingDir: "/srv", User: "app",
 		ExposedPorts: map[string]struct{}{"80/tcp": {}, "53/udp": {}, "8080": {}},
 		Labels:       map[string]string{"a": "b"}, StopSignal: "SIGQUIT",
 		Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "true"}},
