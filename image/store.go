@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -683,6 +682,3 @@ type Inspect struct {
 	*Image
 	Config *v1.ConfigFile `json:"config"`
 }
-
-// MarshalIndent renders an Inspect value.
-func (i Inspect) MarshalIndent() ([]byte, error) { return json.MarshalIndent(i, "", "  ") }
