@@ -312,8 +312,8 @@ func TestRegistryRefusesMaliciousLayers(t *testing.T) {
 	}
 	hostile := map[string]v1.Image{
 		"truncated-gzip": truncated,
-		"dotdot":   testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t, E{Name: "../../etc/x", Body: "pwned"})),
-		"absolute": testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t, E{Name: "/abs/path", Body: "pwned"})),
+		"dotdot":         testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t, E{Name: "../../etc/x", Body: "pwned"})),
+		"absolute":       testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t, E{Name: "/abs/path", Body: "pwned"})),
 		"symlink": testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t,
 			E{Name: "root", Type: tar.TypeSymlink, Link: "/"}, E{Name: "root/etc/x", Body: "pwned"})),
 		"hardlink": testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t,
