@@ -340,7 +340,7 @@ func (u *unpacker) regular(tr *tar.Reader, hdr *tar.Header, target string) error
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%w: write %d bytes: %w", ErrInvalidLayer, hdr.Size, err)
+		return fmt.Errorf("%w: file content (%d bytes by its header): %w", ErrInvalidLayer, hdr.Size, err)
 	}
 	if n != hdr.Size {
 		return fmt.Errorf("%w: short file: %d of %d bytes", ErrInvalidLayer, n, hdr.Size)

@@ -4,6 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -113,4 +119,87 @@ func Zstd(t testing.TB, b []byte) []byte {
 	}
 	defer zw.Close()
 	return zw.EncodeAll(b, nil)
+}
+
+// BusyboxLayer returns an uncompressed layer holding the host's static busybox as /bin/busybox
+// with /bin/sh and /bin/ls linking to it, a minimal /etc/passwd and /etc/group, and /tmp. It
+// skips the test when busybox is not installed (busybox-static).
+func BusyboxLayer(t testing.TB) []byte {
+	t.Helper()
+	p := RequireBinary(t, "busybox")
+	bin, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return LayerTar(t,
+		TarEntry{Name: "bin/"},
+		TarEntry{Name: "bin/busybox", Body: string(bin), Mode: 0o755},
+		TarEntry{Name: "bin/sh", Type: tar.TypeSymlink, Link: "busybox"},
+		TarEntry{Name: "bin/ls", Type: tar.TypeSymlink, Link: "busybox"},
+		TarEntry{Name: "etc/"},
+		TarEntry{Name: "etc/passwd", Body: "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"},
+		TarEntry{Name: "etc/group", Body: "root:x:0:\napp:x:1000:\n"},
+		TarEntry{Name: "tmp/", Mode: 0o1777},
+	)
+}
+
+// StartRegistry starts Debian's docker-registry on 127.0.0.1 with a free port and its own
+// temporary storage, waits until it answers, and stops it (by pid) when the test ends. It
+// returns host:port (plain HTTP) and the path of the registry's log, which records every
+// request. It skips the test when docker-registry is not installed.
+func StartRegistry(t testing.TB) (host, logPath string) {
+	t.Helper()
+	bin := RequireBinary(t, "docker-registry")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host = l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), host)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath = filepath.Join(dir, "registry.log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start docker-registry: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck // it may have died; Wait reports that
+		cmd.Wait()         //nolint:errcheck
+		logf.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return host, logPath
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("docker-registry on %s did not come up: %v\n%s", host, err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
