@@ -65,6 +65,13 @@ func (l *linuxHost) attach(n *Network, a *Attachment) error {
 	if err != nil {
 		return fmt.Errorf("look up veth %s: %w", a.HostVeth, err)
 	}
+	// Hairpin: a container reaching its own published port through a host address is DNATed
+	// back to itself; br_netfilter then bridges the frame out of the port it came in by, which
+	// a bridge port only allows in hairpin mode (Docker sets it too when it runs without a
+	// userland proxy).
+	if err := h.LinkSetHairpin(hostSide, true); err != nil {
+		return fmt.Errorf("set hairpin mode on veth %s: %w", a.HostVeth, err)
+	}
 	if err := h.LinkSetUp(hostSide); err != nil {
 		return fmt.Errorf("bring up veth %s: %w", a.HostVeth, err)
 	}

@@ -223,10 +223,10 @@ func BuildTable(nets []*Network, bindings []PortBinding) *Table {
 			ports.Rules = append(ports.Rules, r)
 		}
 		jump := Rule{DaddrLocal: true, Verdict: "jump", Jump: chainPorts}
-		t.Chains = append(t.Chains,
+		// The jump target first: a rule may only name a chain the batch has already made.
+		t.Chains = append(t.Chains, ports,
 			Chain{Name: chainPrerouting, Type: "nat", Hook: "prerouting", Priority: -100, Rules: []Rule{jump}},
-			Chain{Name: chainOutput, Type: "nat", Hook: "output", Priority: -100, Rules: []Rule{jump}},
-			ports)
+			Chain{Name: chainOutput, Type: "nat", Hook: "output", Priority: -100, Rules: []Rule{jump}})
 	}
 	if len(nets) > 0 {
 		t.Chains = append(t.Chains, post, fwd)

@@ -23,6 +23,10 @@ func TestBuildTable(t *testing.T) {
 		iifname "stkb" ip daddr 127.0.0.0/8 drop
 		iifname "stka" ip daddr 127.0.0.0/8 drop
 	}
+	chain ports {
+		ip daddr 127.0.0.1 meta l4proto tcp th dport 18080 dnat to 10.89.0.2:80
+		meta l4proto udp th dport 5353 dnat to 10.89.0.3:53
+	}
 	chain prerouting {
 		type nat hook prerouting priority -100; policy accept;
 		fib daddr type local jump ports
@@ -30,10 +34,6 @@ func TestBuildTable(t *testing.T) {
 	chain output {
 		type nat hook output priority -100; policy accept;
 		fib daddr type local jump ports
-	}
-	chain ports {
-		ip daddr 127.0.0.1 meta l4proto tcp th dport 18080 dnat to 10.89.0.2:80
-		meta l4proto udp th dport 5353 dnat to 10.89.0.3:53
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;

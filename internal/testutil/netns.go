@@ -129,3 +129,36 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// DoInNetNS runs fn on a locked OS thread inside the network namespace at path. Sockets made in
+// fn stay in that namespace and can be used from any goroutine afterwards.
+func DoInNetNS(path string, fn func() error) error {
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("return to original netns: %w", err)
+			return // thread stays locked: discarded
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
