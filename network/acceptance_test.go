@@ -322,7 +322,9 @@ func dropCount(t *testing.T, s *sandbox, in, out string) int {
 	return 0
 }
 
-func isRefused(err error) bool { return err != nil && strings.Contains(err.Error(), "connection refused") }
+func isRefused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection refused")
+}
 
 // Acceptance 3: 127.0.0.1:18080->80 from the host itself; UDP echo on a published udp port; a
 // random host port chosen, reported and working, from the host and from another namespace.

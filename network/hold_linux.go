@@ -3,11 +3,11 @@ package network
 import (
 	"bufio"
 	"context"
-	"slices"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
