@@ -61,7 +61,7 @@ func TestResolveTarget(t *testing.T) {
 	}{
 		{"/new/dir", "new/dir", nil},
 		{"/srv/data/", "srv/data", nil},
-		{"/var/run/docker.sock", "run/docker.sock", nil}, // absolute symlink above the target: in scope
+		{"/var/run/docker.sock", "run/docker.sock", nil},  // absolute symlink above the target: in scope
 		{"/etc/localtime", "usr/share/zoneinfo/UTC", nil}, // absolute symlink to an image file
 		{"/rel", "srv/data", nil},                         // relative symlink inside the rootfs
 		{"/rel/x", "srv/data/x", nil},
