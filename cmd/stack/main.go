@@ -55,6 +55,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		configCommand(),
 		versionCommand(),
+		volumeCommand(),
 	}
 }
 
