@@ -90,41 +90,100 @@ func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]spe
 	return out, nil
 }
 
-// prepareBindSource creates a missing source when the plan allows it, then resolves the source's
-// symlinks on the host and checks the result again: a project-relative ./data that is a symlink to
-// / is as dangerous as / itself.
+// prepareBindSource resolves the source's symlinks on the host and checks the result again (a
+// project-relative ./data that is a symlink to / is as dangerous as / itself), then creates a
+// missing source when the plan allows it. The check comes first, on the longest existing part of
+// the path, so that a refused source is not created either.
 func prepareBindSource(p Planned) (string, error) {
 	src := p.Mount.Source
-	if _, err := os.Stat(src); err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("bind source: %w", err)
-		}
-		if !p.CreateSource {
-			return "", fmt.Errorf("bind source %s: %w: it does not exist (long syntax without create_host_path: true does not create it)", src, ErrNotFound)
-		}
-		if err := os.MkdirAll(src, bindSourceMode); err != nil {
-			return "", fmt.Errorf("create bind source: %w", err)
-		}
-	}
-	resolved, err := filepath.EvalSymlinks(src)
+	resolved, missing, err := resolveExisting(src)
 	if err != nil {
 		return "", fmt.Errorf("bind source %s: %w", src, err)
 	}
-	if !p.AllowHost {
-		var prot []string
-		for _, r := range p.Protected {
-			// The roots may be reached through symlinks as well (/var/lib -> /data/lib).
-			if rr, err := filepath.EvalSymlinks(r); err == nil {
-				prot = append(prot, rr)
-			}
-			prot = append(prot, r)
+	if err := checkResolved(p, src, resolved); err != nil {
+		return "", err
+	}
+	if missing {
+		if !p.CreateSource {
+			return "", fmt.Errorf("bind source %s: %w: it does not exist (long syntax without create_host_path: true does not create it)", src, ErrNotFound)
 		}
-		if err := checkHostSource(resolved, prot); err != nil {
-			if resolved != src {
-				return "", fmt.Errorf("%s resolves to %s: %w", src, resolved, err)
-			}
+		if err := os.MkdirAll(resolved, bindSourceMode); err != nil {
+			return "", fmt.Errorf("create bind source: %w", err)
+		}
+		// Resolve once more: something may have appeared between the check and the mkdir.
+		again, err := filepath.EvalSymlinks(src)
+		if err != nil {
+			return "", fmt.Errorf("bind source %s: %w", src, err)
+		}
+		if err := checkResolved(p, src, again); err != nil {
 			return "", err
 		}
+		resolved = again
 	}
 	return resolved, nil
+}
+
+// resolveExisting resolves the symlinks of the longest existing prefix of p (absolute, clean) and
+// appends the rest; missing reports whether p itself does not exist.
+func resolveExisting(p string) (resolved string, missing bool, err error) {
+	return resolveExistingHops(p, 0)
+}
+
+func resolveExistingHops(p string, hops int) (string, bool, error) {
+	if hops > maxSymlinks {
+		return "", false, errTooManyLinks
+	}
+	existing, rest := p, ""
+	for {
+		_, err := os.Lstat(existing)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", false, err
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = filepath.Dir(existing)
+	}
+	r, err := filepath.EvalSymlinks(existing)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A dangling symlink: what it points to would be created; follow it as far as it exists.
+		target, err := os.Readlink(existing)
+		if err != nil {
+			return "", false, err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(existing), target)
+		}
+		r, _, err := resolveExistingHops(filepath.Clean(target), hops+1)
+		if err != nil {
+			return "", false, err
+		}
+		return filepath.Join(r, rest), true, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return filepath.Join(r, rest), rest != "", nil
+}
+
+func checkResolved(p Planned, src, resolved string) error {
+	if p.AllowHost {
+		return nil
+	}
+	var prot []string
+	for _, r := range p.Protected {
+		// The roots may be reached through symlinks as well (/var/lib -> /data/lib).
+		if rr, err := filepath.EvalSymlinks(r); err == nil && rr != r {
+			prot = append(prot, rr)
+		}
+		prot = append(prot, r)
+	}
+	if err := checkHostSource(resolved, prot); err != nil {
+		if resolved != src {
+			return fmt.Errorf("%s resolves to %s: %w", src, resolved, err)
+		}
+		return err
+	}
+	return nil
 }

@@ -26,7 +26,13 @@ func TestPrepareBindSources(t *testing.T) {
 	if err := os.Symlink("/", filepath.Join(project, "to-root")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(stateRoot, "planted"), filepath.Join(project, "dangling")); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink("existing", filepath.Join(project, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../elsewhere/dir", filepath.Join(project, "dangling-ok")); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(filepath.Join(stateRoot, Dir))
@@ -49,6 +55,9 @@ func TestPrepareBindSources(t *testing.T) {
 		{name: "long syntax missing", mount: spec.Mount{Source: "./absent"}, is: ErrNotFound, says: "create_host_path"},
 		{name: "symlink to the state root", mount: spec.Mount{Source: "./to-state"}, is: ErrRefused, says: "resolves to " + stateRoot},
 		{name: "symlink to /", mount: spec.Mount{Source: "./to-root"}, is: ErrRefused, says: LabelAllowHostMount},
+		{name: "missing below a symlink to the state root", mount: spec.Mount{Source: "./to-state/new", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "new")},
+		{name: "dangling symlink into the state root", mount: spec.Mount{Source: "./dangling", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "planted")},
+		{name: "dangling symlink created through", mount: spec.Mount{Source: "./dangling-ok", CreateHostPath: true}, want: filepath.Join(base, "elsewhere", "dir")},
 		{name: "symlink to / when allowed", mount: spec.Mount{Source: "./to-root"}, allow: true, want: "/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,8 +87,10 @@ func TestPrepareBindSources(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(filepath.Join(project, "absent")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("long-syntax source was created: %v", err)
+	for _, p := range []string{filepath.Join(project, "absent"), filepath.Join(stateRoot, "new"), filepath.Join(stateRoot, "planted")} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was created: %v", p, err)
+		}
 	}
 }
 
