@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -332,5 +333,41 @@ func TestPrepareVolumes(t *testing.T) {
 	}
 	if err := s.Remove("shop_data", false); err != nil {
 		t.Errorf("Remove after release = %v", err)
+	}
+}
+
+func TestConcurrentPrepareCopiesOnce(t *testing.T) {
+	testutil.RequireRoot(t)
+	ctx := context.Background()
+	rootfs := imageRootfs(t)
+	s := openTestStore(t)
+	plan := []Planned{{
+		Type:   spec.MountVolume,
+		Mount:  specs.Mount{Destination: "/data", Type: "bind", Source: s.DataPath("shop_data"), Options: []string{"rbind"}},
+		Volume: &Spec{Project: "shop", Key: "data"},
+	}}
+	const n = 4
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.Prepare(ctx, Container{ID: fmt.Sprintf("c%d", i), Rootfs: rootfs}, plan)
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := s.Inspect("shop_data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Users) != n || v.CopyUp == nil {
+		t.Fatalf("record = %+v, want %d users and a copy-up", v, n)
+	}
+	b, err := os.ReadFile(filepath.Join(v.Mountpoint, "seed.txt"))
+	if err != nil || string(b) != "seed\n" {
+		t.Errorf("seed.txt = %q, %v", b, err)
 	}
 }

@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -314,5 +315,36 @@ func TestPrune(t *testing.T) {
 	}
 	if want := []string{"blog_a"}; !reflect.DeepEqual(removed, want) {
 		t.Errorf("Prune(all) removed %v, want %v (shop_b is in use)", removed, want)
+	}
+}
+
+func TestConcurrentUseRecordsEveryUser(t *testing.T) {
+	s := openTestStore(t)
+	if _, err := s.Ensure(context.Background(), Spec{Name: "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			// A Store per goroutine, as separate processes would have.
+			s2, err := Open(s.Root())
+			if err == nil {
+				err = s2.Use("shared", fmt.Sprintf("c%02d", i))
+			}
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := s.Inspect("shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Users) != n {
+		t.Errorf("users = %v, want %d (a concurrent update was lost)", v.Users, n)
 	}
 }
