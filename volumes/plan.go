@@ -17,8 +17,14 @@ import (
 
 // LabelAllowHostMount, set to "true" on a service, allows bind mounts of host paths that are
 // refused otherwise: the host's /, /proc (and anything in it), /sys, /dev, and the state or run
-// root (or anything inside or above them).
-const LabelAllowHostMount = "stack.allow-host-mount"
+// root (or anything inside or above them). The prefix is the one of the engine's labels.
+const LabelAllowHostMount = "io.stackrun.allow-host-mount"
+
+// Labels of an anonymous volume: the container it belongs to and where it is mounted.
+const (
+	LabelContainer = "io.stackrun.container"
+	LabelTarget    = "io.stackrun.target"
+)
 
 // Propagation modes accepted for bind mounts; rprivate is the default, as in Docker.
 var propagations = map[string]bool{
@@ -161,20 +167,16 @@ func planVolume(m spec.Mount, dest string, o PlanOptions) (Planned, error) {
 			Name:      AnonymousName(o.Project, o.Container, dest),
 			Project:   o.Project,
 			Anonymous: true,
-			Labels:    map[string]string{"stack.container": o.Container, "stack.target": dest},
+			Labels:    map[string]string{LabelContainer: o.Container, LabelTarget: dest},
 		}
 	} else {
 		v := o.Volumes[m.Source]
 		if v == nil {
 			return Planned{}, fmt.Errorf("%w: volume %q is not declared in the top-level volumes", ErrInvalid, m.Source)
 		}
-		sp = Spec{Name: v.Name, Project: o.Project, Key: m.Source, Labels: v.Labels, External: v.External}
-		if sp.Name == "" {
-			sp.Name = Name(o.Project, m.Source)
-		}
-		if sp.External {
-			sp.Project = "" // not ours: created outside the project
-		}
+		vv := *v
+		vv.Key = m.Source
+		sp = SpecFor(o.Project, &vv)
 		if d := v.Driver; d != "" && d != DriverLocal {
 			return Planned{}, fmt.Errorf("%w: volume %q uses driver %q; only %q is supported", ErrInvalid, m.Source, d, DriverLocal)
 		}

@@ -80,7 +80,7 @@ func TestPlan(t *testing.T) {
 			want: Planned{
 				Type:   spec.MountVolume,
 				Mount:  specs.Mount{Destination: "/scratch", Type: "bind", Source: "/var/lib/stack/volumes/" + anon + "/_data", Options: []string{"rbind", "rprivate"}},
-				Volume: &Spec{Name: anon, Project: "shop", Anonymous: true, Labels: map[string]string{"stack.container": "shop-web-1", "stack.target": "/scratch"}},
+				Volume: &Spec{Name: anon, Project: "shop", Anonymous: true, Labels: map[string]string{LabelContainer: "shop-web-1", LabelTarget: "/scratch"}},
 			},
 		},
 		{

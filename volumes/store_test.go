@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stackrun/stack/spec"
 )
 
 func openTestStore(t *testing.T) *Store {
@@ -346,5 +348,46 @@ func TestConcurrentUseRecordsEveryUser(t *testing.T) {
 	}
 	if len(v.Users) != n {
 		t.Errorf("users = %v, want %d (a concurrent update was lost)", v.Users, n)
+	}
+}
+
+func TestProjectView(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	for _, sp := range []Spec{
+		SpecFor("shop", &spec.Volume{Key: "data"}),
+		SpecFor("shop", &spec.Volume{Key: "cache", Name: "shared-cache"}),
+		SpecFor("blog", &spec.Volume{Key: "data", Name: "blog_data"}),
+		{Name: "outside"},
+	} {
+		if _, err := s.Ensure(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ext := SpecFor("shop", &spec.Volume{Key: "ext", Name: "outside", External: true})
+	if ext.Project != "" || !ext.External {
+		t.Errorf("SpecFor(external) = %+v, want no project", ext)
+	}
+	vols, err := s.ListProject("shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range vols {
+		names = append(names, v.Name)
+	}
+	if want := []string{"shared-cache", "shop_data"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("ListProject(shop) = %v, want %v", names, want)
+	}
+	for _, name := range []string{"outside", "blog_data"} {
+		if err := s.RemoveOwned("shop", name); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RemoveOwned(shop, %s) = %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := s.RemoveOwned("shop", "shop_data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveOwned("shop", "shop_data"); err != nil {
+		t.Errorf("RemoveOwned of a missing volume = %v, want nil", err)
 	}
 }
