@@ -57,6 +57,7 @@ func commands() []*cli.Command {
 		imageCommand(),
 		pullCommand(),
 		versionCommand(),
+		volumeCommand(),
 	}
 }
 
