@@ -42,14 +42,14 @@ func (p *Plan) Summary() Summary {
 
 // WriteText writes the plan's one text rendering, terraform-like:
 //
-//   - create container:web:1 (new)
-//     after: create network:default, pull image:nginx
-//     ~ recreate container:db:1 (environment changed (environment.A))
-//   - remove container:old:1 (orphan)
-//     = unchanged container:cache:1 (running)
-//     ! a warning
-//
-// followed by a one-line summary.
+//	Plan for project "demo" (up):
+//	  + create container:web:1 (new)
+//	      after: create network:default, pull image:nginx
+//	  ~ recreate container:db:1 (environment changed (environment.A))
+//	  - remove container:old:1 (orphan)
+//	  = unchanged container:cache:1 (running)
+//	  ! a warning
+//	Plan: 1 to create, 1 to recreate, 1 to remove, 1 unchanged.
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	verb := "up"
