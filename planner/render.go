@@ -9,6 +9,8 @@ import (
 
 // Summary counts what a plan does.
 type Summary struct {
+	Pull      int `json:"pull"`      // images pulled
+	Build     int `json:"build"`     // images built
 	Create    int `json:"create"`    // containers, networks, volumes created (pulls and builds not counted)
 	Recreate  int `json:"recreate"`  // containers replaced
 	Start     int `json:"start"`     // existing containers started
@@ -22,6 +24,10 @@ func (p *Plan) Summary() Summary {
 	var s Summary
 	for _, a := range p.Actions {
 		switch a.Kind {
+		case PullImage:
+			s.Pull++
+		case BuildImage:
+			s.Build++
 		case CreateContainer, CreateNetwork, CreateVolume:
 			s.Create++
 		case RecreateContainer:
@@ -97,7 +103,7 @@ func (p *Plan) summaryLine() string {
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{s.Create, "create"}, {s.Recreate, "recreate"}, {s.Start, "start"}, {s.Stop, "stop"}, {s.Remove, "remove"}} {
+	}{{s.Pull, "pull"}, {s.Build, "build"}, {s.Create, "create"}, {s.Recreate, "recreate"}, {s.Start, "start"}, {s.Stop, "stop"}, {s.Remove, "remove"}} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d to %s", c.n, c.what))
 		}
@@ -133,7 +139,7 @@ const JSONVersion = 1
 //	  } ],
 //	  "unchanged": [ {"resource": "container:db:1", "container": "<id>", "reason": "running"} ],
 //	  "warnings": ["..."],
-//	  "summary": {"create": 1, "recreate": 0, "start": 0, "stop": 0, "remove": 0, "unchanged": 1}
+//	  "summary": {"pull": 0, "build": 0, "create": 1, "recreate": 0, "start": 0, "stop": 0, "remove": 0, "unchanged": 1}
 //	}
 type jsonPlan struct {
 	Version     int          `json:"version"`
@@ -187,8 +193,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		if ja.DependsOn == nil {
 			ja.DependsOn = []string{}
 		}
-		if a.Service != nil && a.Number > 0 {
-			ja.Service = a.Service.Name
+		if parts := strings.Split(a.Resource, ":"); len(parts) == 3 && parts[0] == "container" {
+			ja.Service = parts[1]
 		}
 		out.Actions = append(out.Actions, ja)
 	}
