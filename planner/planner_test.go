@@ -53,9 +53,9 @@ func svc(name string, opts ...svcOpt) *spec.Service {
 	return s
 }
 
-func env(k, v string) svcOpt { return func(s *spec.Service) { s.Environment[k] = v } }
+func env(k, v string) svcOpt  { return func(s *spec.Service) { s.Environment[k] = v } }
 func image(ref string) svcOpt { return func(s *spec.Service) { s.Image = ref } }
-func replicas(n int) svcOpt  { return func(s *spec.Service) { s.Replicas = n } }
+func replicas(n int) svcOpt   { return func(s *spec.Service) { s.Replicas = n } }
 func restart(p string) svcOpt {
 	return func(s *spec.Service) { s.Restart = spec.RestartPolicy{Name: p} }
 }
