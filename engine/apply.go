@@ -322,9 +322,7 @@ func (r *run) exec(ctx context.Context, a *planner.Action) error {
 	case planner.StopContainer:
 		return r.stop(step, a.Container)
 	case planner.RemoveContainer:
-		if err := r.stop(step, a.Container); err != nil {
-			return err
-		}
+		// The plan stops running containers first; Remove refuses a running one.
 		return r.remove(step, a.Container)
 	default:
 		return fmt.Errorf("%w: action %s of unknown kind", ErrInvalid, a.ID)
