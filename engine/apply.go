@@ -39,7 +39,7 @@ type ApplyOptions struct {
 	Parallelism  int           // actions in flight at most; 0: DefaultParallelism
 	OnEvent      func(Event)   // progress; called from one goroutine at a time
 	Lock         LockOptions   // what to do when another command holds the project lock
-	StopTimeout  time.Duration // grace period for stops when the service has no stop_grace_period; 0: 10s
+	StopTimeout  time.Duration // grace period of every stop (down -t); 0: the service's stop_grace_period, else 10s
 	PollInterval time.Duration // how often depends_on conditions are checked; 0: 100ms
 }
 
@@ -132,9 +132,6 @@ func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observe
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
-	}
-	if opts.StopTimeout <= 0 {
-		opts.StopTimeout = 10 * time.Second
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 100 * time.Millisecond
@@ -419,20 +416,28 @@ func (r *run) forget(id string) {
 
 func (r *run) start(ctx context.Context, id string) error {
 	rec := r.record(id)
-	if err := r.e.cfg.Containers.Start(ctx, id); err != nil {
-		return fmt.Errorf("start container %s: %w", nameOf(rec, id), err)
+	if rec == nil || rec.Config == nil {
+		return fmt.Errorf("%w: start container %s: no record of it", ErrInvalid, id)
 	}
-	if rec == nil {
-		return nil
+	ep := Endpoint{ContainerID: id, Service: rec.Config, Number: rec.Number}
+	if err := r.e.cfg.Networks.Publish(ctx, r.e.cfg.Project, ep); err != nil {
+		return fmt.Errorf("start container %s: publish ports: %w", rec.Name, err)
+	}
+	if err := r.e.cfg.Containers.Start(ctx, id); err != nil {
+		return fmt.Errorf("start container %s: %w", rec.Name, err)
 	}
 	return r.update(rec, func(rec *Record) { rec.Phase, rec.Started = RecordStarted, r.e.cfg.Now() })
 }
 
 func (r *run) stop(ctx context.Context, id string) error {
 	rec := r.record(id)
+	// An explicit timeout (down -t) wins over the service's stop_grace_period.
 	timeout := r.opts.StopTimeout
-	if rec != nil && rec.Config != nil && rec.Config.StopGracePeriod != nil {
-		timeout = *rec.Config.StopGracePeriod
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+		if rec != nil && rec.Config != nil && rec.Config.StopGracePeriod != nil {
+			timeout = *rec.Config.StopGracePeriod
+		}
 	}
 	if err := ignoreNotFound(r.e.cfg.Containers.Stop(ctx, id, timeout)); err != nil {
 		return fmt.Errorf("stop container %s: %w", nameOf(rec, id), err)

@@ -211,45 +211,48 @@ func TestUpThenNoop(t *testing.T) {
 	}
 }
 
-// dag20 is a stack of 20 services with dependencies of every condition: svc00..svc19, where
-// service i depends on i-1 (started), every third on i-2 (healthy) and every fifth on i-3
-// (completed successfully; those dependencies are one-shots exiting 0).
-func dag20(h *enginetest.Host) *spec.Stack {
-	var services []*spec.Service
-	name := func(i int) string { return fmt.Sprintf("svc%02d", i) }
-	oneShot := map[int]bool{}
-	healthy := map[int]bool{}
-	for i := range 20 {
-		if i%5 == 0 && i >= 3 {
+// dag20Roles says which of the 20 services are one-shots (exit 0 soon, needed by i+3 with
+// service_completed_successfully: every fifth service) and which have a healthcheck (needed by
+// i+2 with service_healthy: every third service, unless the dependency is a one-shot, whose
+// health would race its exit).
+func dag20Roles() (oneShot, healthy map[int]bool) {
+	oneShot, healthy = map[int]bool{}, map[int]bool{}
+	for i := 3; i < 20; i++ {
+		if i%5 == 0 {
 			oneShot[i-3] = true
 		}
-		if i%3 == 0 && i >= 2 {
+	}
+	for i := 2; i < 20; i++ {
+		if i%3 == 0 && !oneShot[i-2] {
 			healthy[i-2] = true
 		}
 	}
+	return oneShot, healthy
+}
+
+// dag20 is a stack of 20 services svc00..svc19 where service i depends on i-1 (started), and
+// on the one-shot and healthy services of dag20Roles; it steers the fakes accordingly.
+func dag20(h *enginetest.Host) *spec.Stack {
+	var services []*spec.Service
+	name := func(i int) string { return fmt.Sprintf("svc%02d", i) }
+	oneShot, healthy := dag20Roles()
 	for i := range 20 {
 		var opts []func(*spec.Service)
 		if i >= 1 {
 			opts = append(opts, dep(name(i-1), spec.ConditionStarted, false))
 		}
-		if i%3 == 0 && i >= 2 {
+		if i >= 2 && healthy[i-2] {
 			opts = append(opts, dep(name(i-2), spec.ConditionHealthy, false))
 		}
-		if i%5 == 0 && i >= 3 {
+		if i >= 3 && oneShot[i-3] {
 			opts = append(opts, dep(name(i-3), spec.ConditionCompletedSuccessful, false))
 		}
 		if healthy[i] {
 			opts = append(opts, healthcheck)
 		}
-		services = append(services, svc(name(i), opts...))
-		switch {
-		case oneShot[i] && healthy[i]:
-			h.Set(name(i), enginetest.Behavior{ExitAfter: 30 * time.Millisecond, HealthyAfter: 5 * time.Millisecond})
-		case oneShot[i]:
-			h.Set(name(i), enginetest.Behavior{ExitAfter: 15 * time.Millisecond})
-		case healthy[i]:
-			h.Set(name(i), enginetest.Behavior{HealthyAfter: 10 * time.Millisecond})
-		}
+		s := svc(name(i), opts...)
+		services = append(services, s)
+		h.Set(s.Name, behaviorOf(s))
 	}
 	return stack(services...)
 }
@@ -304,18 +307,15 @@ func TestDAGStartsAfterConditions(t *testing.T) {
 	}
 }
 
-// behaviorOf repeats dag20's steering for the assertions.
+// behaviorOf is how dag20 steers a service's containers.
 func behaviorOf(s *spec.Service) enginetest.Behavior {
 	var i int
 	fmt.Sscanf(s.Name, "svc%02d", &i)
-	oneShot := (i+3)%5 == 0 && i+3 < 20
-	healthy := (i+2)%3 == 0 && i+2 < 20
+	oneShot, healthy := dag20Roles()
 	switch {
-	case oneShot && healthy:
-		return enginetest.Behavior{ExitAfter: 30 * time.Millisecond, HealthyAfter: 5 * time.Millisecond}
-	case oneShot:
+	case oneShot[i]:
 		return enginetest.Behavior{ExitAfter: 15 * time.Millisecond}
-	case healthy:
+	case healthy[i]:
 		return enginetest.Behavior{HealthyAfter: 10 * time.Millisecond}
 	}
 	return enginetest.Behavior{}
@@ -437,7 +437,7 @@ func TestApplyDoesWhatThePlanSays(t *testing.T) {
 				}
 			}
 			for _, c := range f.host.Calls() {
-				if c.Op != "attach" {
+				if c.Op != "attach" && c.Op != "publish" {
 					got = append(got, c.String())
 				}
 			}
@@ -474,6 +474,27 @@ func TestRecreateKeepsOldWhenCreateFails(t *testing.T) {
 	}
 	if st, _ := f.host.Container(before[0]); st.Status != planner.StatusRunning {
 		t.Errorf("old container is %s after failed recreate, want running", st.Status)
+	}
+	f.checkConsistent(t)
+}
+
+// TestRecreateWithFixedPort: the replacement takes the host port only after the old container
+// released it, so create-before-destroy works with published ports.
+func TestRecreateWithFixedPort(t *testing.T) {
+	f := newFixture(t)
+	port := func(s *spec.Service) { s.Ports = []spec.Port{{Published: 8080, Target: 80, Protocol: "tcp"}} }
+	if _, err := f.up(t, stack(svc("web", port)), planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.up(t, stack(svc("web", port, env("A", "1"))), planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.host.ContainerIDs()
+	if len(ids) != 1 {
+		t.Fatalf("containers %v, want one", ids)
+	}
+	if st, _ := f.host.Container(ids[0]); st.Status != planner.StatusRunning {
+		t.Errorf("replacement is %s, want running", st.Status)
 	}
 	f.checkConsistent(t)
 }

@@ -91,10 +91,15 @@ type Networks interface {
 	List(ctx context.Context, project string) ([]planner.Network, error)
 	Ensure(ctx context.Context, project string, n *spec.Network) error
 	Remove(ctx context.Context, project string, n *spec.Network) error
-	// Attach gives the container an interface and address on each of its networks, writes its
-	// hosts/resolv.conf and reserves its published ports. Called after Create, before Start.
+	// Attach gives the container an interface and address on each of its networks and writes
+	// its hosts/resolv.conf. Called after Containers.Create (the namespaces exist), before Start.
 	Attach(ctx context.Context, project string, e Endpoint) error
-	// Detach releases everything Attach took; detaching an unknown container is not an error.
+	// Publish reserves and publishes the container's ports on the host (idempotent). Called
+	// right before every Containers.Start, so a replacement container takes its ports only after
+	// the old one is gone (create before destroy works with fixed host ports).
+	Publish(ctx context.Context, project string, e Endpoint) error
+	// Detach releases everything Attach and Publish took; detaching an unknown container is
+	// not an error.
 	Detach(ctx context.Context, project string, containerID string) error
 }
 

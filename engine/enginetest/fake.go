@@ -59,7 +59,8 @@ type Host struct {
 	remote      map[string]string // ref -> digest a pull fetches
 	inFlight    int
 	maxInFlight int
-	failOps     map[string]error // "<op> <resource>" -> error
+	failOps     map[string]error  // "<op> <resource>" -> error
+	ports       map[string]string // "<host ip>:<port>/<proto>" -> container id
 }
 
 type container struct {
@@ -84,6 +85,7 @@ func New() *Host {
 		images:     map[string]string{},
 		remote:     map[string]string{},
 		failOps:    map[string]error{},
+		ports:      map[string]string{},
 	}
 }
 
@@ -415,8 +417,42 @@ func (f *Networks) Attach(ctx context.Context, project string, e engine.Endpoint
 	return nil
 }
 
+// Publish reserves the container's fixed host ports; a port another container holds is an
+// error, as on a real host.
+func (f *Networks) Publish(ctx context.Context, project string, e engine.Endpoint) error {
+	end, err := f.h.begin("publish", planner.ContainerResource(e.Service.Name, e.Number), e.ContainerID)
+	defer end()
+	if err != nil {
+		return err
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	var keys []string
+	for _, p := range e.Service.Ports {
+		if p.Published == 0 {
+			continue
+		}
+		k := fmt.Sprintf("%s:%d/%s", p.HostIP, p.Published, p.Protocol)
+		if holder := f.h.ports[k]; holder != "" && holder != e.ContainerID {
+			return fmt.Errorf("port %s is already published by container %s", k, holder)
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		f.h.ports[k] = e.ContainerID
+	}
+	return nil
+}
+
+// Detach releases the container's ports. It is not recorded, so call logs read as plans.
 func (f *Networks) Detach(ctx context.Context, project string, id string) error {
-	// Detach is bookkeeping for the fake; it is not recorded so call logs read as plans.
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	for k, holder := range f.h.ports {
+		if holder == id {
+			delete(f.h.ports, k)
+		}
+	}
 	return nil
 }
 
