@@ -655,3 +655,32 @@ func BenchmarkNoopUp30(b *testing.B) {
 		}
 	}
 }
+
+func TestWaitReady(t *testing.T) {
+	f := newFixture(t)
+	f.host.Set("db", enginetest.Behavior{HealthyAfter: 20 * time.Millisecond})
+	f.host.Set("migrate", enginetest.Behavior{ExitAfter: 10 * time.Millisecond})
+	desired := stack(svc("db", healthcheck), svc("migrate"),
+		svc("app", dep("migrate", spec.ConditionCompletedSuccessful, false)))
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.WaitReady(context.Background(), desired, nil, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range f.host.ContainerIDs() {
+		st, _ := f.host.Container(id)
+		if st.Status == planner.StatusRunning && st.Health == "starting" {
+			t.Errorf("WaitReady returned while a container is still starting")
+		}
+	}
+
+	f.host.Set("crash", enginetest.Behavior{ExitAfter: time.Millisecond, ExitCode: 1})
+	crashing := stack(svc("crash"))
+	if _, err := f.up(t, crashing, planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.WaitReady(context.Background(), crashing, nil, time.Millisecond); !errors.Is(err, engine.ErrFailed) {
+		t.Errorf("WaitReady on a crashing service: %v, want ErrFailed", err)
+	}
+}
