@@ -485,6 +485,9 @@ func TestExecExitCode(t *testing.T) {
 	if err != nil || code != 7 || out.String() != "hi\n" {
 		t.Fatalf("exec: code %d, err %v, output %q", code, err, out.String())
 	}
+	if code, err := rt.Exec(ctx, "stk-t-nosuchcontainer", ExecProcess{Args: []string{"true"}}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("exec in a missing container: code %d, err %v", code, err)
+	}
 	s, err := rt.State(ctx, f.cfg.ID)
 	if err != nil || s.Status != "running" {
 		t.Fatalf("state: %+v, %v", s, err)
@@ -501,5 +504,62 @@ func TestLaunchReportsFailedStep(t *testing.T) {
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "create" {
 		t.Fatalf("launch with a broken bundle: %v", err)
+	}
+}
+
+// Restart replaces the run outside the policy; Kill counts as the user's stop.
+func TestRestartAndKill(t *testing.T) {
+	f := newFixture(t, `trap 'exit 0' TERM; while true; do usleep 20000; done`)
+	f.cfg.Restart = RestartPolicy{Name: RestartUnlessStopped}
+	h := f.launch(f.cfg)
+	st := f.waitFor("running", 10*time.Second, func(s *Status) bool { return s.State == StateRunning })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Restart(ctx, f.cfg.StateDir, f.cfg.RunDir, 0); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Inspect(f.cfg.StateDir, f.cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != StateRunning || after.ContainerPid == st.ContainerPid || after.RestartCount != 0 {
+		t.Fatalf("after restart: state %s pid %d (was %d) restarts %d", after.State, after.ContainerPid, st.ContainerPid, after.RestartCount)
+	}
+	if err := Kill(ctx, f.cfg.StateDir, f.cfg.RunDir, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	final, err := Inspect(f.cfg.StateDir, f.cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.State != StateStopped || final.ExitCode != 137 || final.Signal != int(syscall.SIGKILL) {
+		t.Fatalf("after kill: state %s exit %d signal %d", final.State, final.ExitCode, final.Signal)
+	}
+}
+
+// A container killed by the kernel's OOM killer is recorded as such.
+func TestOOMKilled(t *testing.T) {
+	f := newFixture(t, `dd if=/dev/zero of=/dev/null bs=64M count=1`)
+	var spec map[string]any
+	if err := state.ReadJSON(filepath.Join(f.bundle, "config.json"), &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["linux"].(map[string]any)["resources"] = map[string]any{"memory": map[string]any{"limit": 16 << 20, "swap": 16 << 20}}
+	b, _ := json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(f.bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("busybox", filepath.Join(f.bundle, "rootfs/bin/dd")); err != nil {
+		t.Fatal(err)
+	}
+	h := f.launch(f.cfg)
+	<-h.Done()
+	st, err := Inspect(f.cfg.StateDir, f.cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateExited || !st.OOMKilled || st.ExitCode != 137 {
+		t.Fatalf("status: state %s exit %d oom %v", st.State, st.ExitCode, st.OOMKilled)
 	}
 }

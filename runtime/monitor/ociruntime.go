@@ -197,7 +197,13 @@ func (r *Runc) Delete(ctx context.Context, id string, force bool) error {
 func (r *Runc) Exec(ctx context.Context, id string, p ExecProcess) (int, error) {
 	pidFile := filepath.Join(r.Root, fmt.Sprintf(".%s.exec-%d.pid", id, time.Now().UnixNano()))
 	defer os.Remove(pidFile)
-	args := []string{"--root", r.Root, "exec", "--pid-file", pidFile}
+	logf, err := os.CreateTemp(r.Root, ".log-*")
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	defer os.Remove(logf.Name())
+	defer logf.Close()
+	args := []string{"--root", r.Root, "--log", logf.Name(), "--log-format", "json", "exec", "--pid-file", pidFile}
 	for _, e := range p.Env {
 		args = append(args, "--env", e)
 	}
@@ -213,7 +219,6 @@ func (r *Runc) Exec(ctx context.Context, id string, p ExecProcess) (int, error) 
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -228,6 +233,14 @@ func (r *Runc) Exec(ctx context.Context, id string, p ExecProcess) (int, error) 
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		// runc's own failures (no such container, not running) also exit non-zero; they are
+		// the ones it logs.
+		if msg := runcLogErrors(logf); msg != "" {
+			if strings.Contains(msg, "does not exist") {
+				return -1, fmt.Errorf("exec in container %s: %s: %w", id, msg, ErrNotFound)
+			}
+			return -1, fmt.Errorf("exec in container %s: %s", id, msg)
+		}
 		return ee.ExitCode(), nil
 	}
 	if err != nil {
