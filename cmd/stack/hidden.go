@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/stackrun/stack/runtime"
+	"github.com/stackrun/stack/runtime/monitor"
 	_ "github.com/stackrun/stack/runtime/nsenter" // joins a container's namespaces for exec, before Go starts
 )
 
@@ -11,6 +12,7 @@ var hiddenModes = map[string]func(){
 	runtime.InitArg:     runtime.InitMain,
 	runtime.ExecArg:     runtime.ExecMain,
 	runtime.TinyInitArg: runtime.TinyInitMain,
+	monitor.Mode:        func() { monitor.Main(nil) },
 }
 
 func runHiddenMode(args []string) {
