@@ -54,6 +54,7 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		configCommand(),
+		runtimeCommand(),
 		versionCommand(),
 	}
 }
