@@ -137,7 +137,7 @@ func runtimeCommand() *cli.Command {
 			},
 			{
 				Name: "ps", Usage: "list the processes of a container (host pids)", ArgsUsage: "ID",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
 				Action: runtimePs,
 			},
 		},
