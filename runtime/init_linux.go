@@ -215,7 +215,7 @@ func runInit(cfg *initConfig, sock *os.File) error {
 	w.Close()
 	fifo.Close()
 
-	argv, env := p.Args, p.Env
+	argv, env := p.Args, withHome(p.Env, p.User.UID)
 	if tinyInit != nil {
 		argv = append([]string{"init", TinyInitArg, path}, p.Args...)
 		path = fmt.Sprintf("/proc/self/fd/%d", tinyInit.Fd())

@@ -79,6 +79,9 @@ type Container struct {
 	cgroup  string
 }
 
+// CgroupParent returns the cgroup parent containers are created under.
+func (r *Runtime) CgroupParent() string { return r.cgroupParent }
+
 func (r *Runtime) dir(id string) string     { return filepath.Join(r.root, id) }
 func (r *Runtime) recPath(id string) string { return filepath.Join(r.root, id, "state.json") }
 func (r *Runtime) fifo(id string) string    { return filepath.Join(r.root, id, "exec.fifo") }

@@ -32,7 +32,7 @@ func TestPlanRootfsDefaults(t *testing.T) {
 	want := []string{
 		"mount /proc", "mount /dev", "mount /dev/pts", "mount /dev/shm", "mount /dev/mqueue", "mount /sys",
 		"mknod /dev/null", "mknod /dev/zero", "mknod /dev/full", "mknod /dev/random", "mknod /dev/urandom", "mknod /dev/tty",
-		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr", "symlink /dev/ptmx", "symlink /dev/core",
+		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr", "symlink /dev/ptmx",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("steps:\n got %q\nwant %q", got, want)
