@@ -281,8 +281,11 @@ func finishProcess(p *specs.Process, caps capSets, extraFDs int) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fail("clear ambient capabilities", err)
 	}
+	// The kernel only raises an ambient capability that is permitted and inheritable; like
+	// runc, skip the others rather than fail (runc's own `runc spec` asks for such ones).
+	ambient := caps.Ambient & caps.Permitted & caps.Inheritable
 	for c := 0; c <= last; c++ {
-		if caps.Ambient&(1<<uint(c)) != 0 {
+		if ambient&(1<<uint(c)) != 0 {
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 				return fail("raise ambient capability "+strconv.Itoa(c), err)
 			}

@@ -179,15 +179,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *C
 		}
 		err = errors.Join(err, os.RemoveAll(r.dir(id)))
 	}()
-	// Recorded before anything exists on the host, so a delete after a SIGKILL of this process
-	// finds the cgroup.
-	if err := r.save(rec); err != nil {
-		return nil, err
-	}
 	if drv, err = r.cgroups(); err != nil {
 		return nil, err
 	}
 	rec.CgroupPaths = drv.Paths(rec.Cgroup)
+	// Recorded before anything exists on the host, so a delete after a SIGKILL of this process
+	// finds the cgroup.
 	if err := r.save(rec); err != nil {
 		return nil, err
 	}

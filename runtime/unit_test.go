@@ -232,3 +232,14 @@ func TestResolveUser(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"web-1": true, "a": true, "A.b_c-9": true, "": false, "-x": false, ".x": false,
+		"a/b": false, "..": false, "a b": false, strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
+	} {
+		if err := checkID(id); (err == nil) != ok {
+			t.Errorf("checkID(%q) = %v, want ok=%v", id, err, ok)
+		}
+	}
+}
