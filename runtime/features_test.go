@@ -135,3 +135,42 @@ func TestTerminal(t *testing.T) {
 		t.Errorf("console output %q, want a tty of 33x101", got)
 	}
 }
+
+// Stop: the signal first, SIGKILL after the grace period when the process ignores it.
+func TestStop(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := newRuntime(t)
+	ctx := context.Background()
+	// sleep as pid 1 ignores SIGTERM (no handler): only the SIGKILL after the grace ends it.
+	c := startDetached(t, r, "stop-kill", runtimetest.NewBundle(t, "sleep", "1000"))
+	if err := r.Stop(ctx, "stop-kill", unix.SIGTERM, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := c.Wait(); err != nil || es.Signal != "SIGKILL" {
+		t.Errorf("exit = %+v, %v; want killed by SIGKILL", es, err)
+	}
+	// A process that handles the signal exits with its own status.
+	b := runtimetest.NewBundle(t, "sh", "-c", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	outR, outW, _ := os.Pipe()
+	c, err := r.Create(ctx, "stop-term", b.Write(t), runtime.IO{Stdout: outW})
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, "stop-term"); err != nil {
+		t.Fatal(err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(outR, ready); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Stop(ctx, "stop-term", 0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := c.Wait(); err != nil || es.Code != 0 || es.Signal != "" {
+		t.Errorf("exit = %+v, %v; want exit 0 from the trap", es, err)
+	}
+	if err := r.Stop(ctx, "stop-term", 0, time.Second); err != nil {
+		t.Errorf("stop of a stopped container: %v", err)
+	}
+}
