@@ -25,7 +25,7 @@ func logsCommand() *cli.Command {
 		Description: `Examples:
    stack logs --tail 20 web
    stack logs -f               # follow, across restarts; ends when the containers stop`,
-		Flags: append(stackFileFlags(false),
+		Flags: append(withoutAlias(stackFileFlags(false), "f"),
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output"},
 			&cli.IntFlag{Name: "tail", Aliases: []string{"n"}, Usage: "only the last N lines of each container (0: all)"},
 			&cli.StringFlag{Name: "since", Usage: "only lines after this time (RFC 3339) or this long ago (10m)"},
@@ -143,3 +143,14 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 }
 
 func prefixOf(r *engine.Record) string { return fmt.Sprintf("%s-%d", r.Service, r.Number) }
+
+// withoutAlias drops a short alias from flags: in `stack logs -f`, as in Compose, -f means
+// follow; the stack file is then given before the command (stack -f x.yaml logs -f).
+func withoutAlias(flags []cli.Flag, alias string) []cli.Flag {
+	for _, f := range flags {
+		if sf, ok := f.(*cli.StringSliceFlag); ok {
+			sf.Aliases = slices.DeleteFunc(slices.Clone(sf.Aliases), func(a string) bool { return a == alias })
+		}
+	}
+	return flags
+}

@@ -412,7 +412,7 @@ func (c Containers) Inspect(ctx context.Context, id string) (engine.ContainerSta
 	}
 	st, err := monitor.Inspect(rec.Monitor.StateDir, rec.Monitor.RunDir)
 	if err != nil {
-		if state.IsNotExist(err) || errors.Is(err, monitor.ErrNotFound) {
+		if state.IsNotExist(err) || errors.Is(err, monitor.ErrNoRecord) {
 			return engine.ContainerState{Status: planner.StatusCreated}, nil
 		}
 		return engine.ContainerState{}, err
