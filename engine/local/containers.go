@@ -19,6 +19,7 @@ import (
 	"github.com/stackrun/stack/planner"
 	"github.com/stackrun/stack/runtime"
 	"github.com/stackrun/stack/runtime/builtin"
+	"github.com/stackrun/stack/runtime/cgroups"
 	"github.com/stackrun/stack/runtime/monitor"
 	"github.com/stackrun/stack/spec"
 	"github.com/stackrun/stack/state"
@@ -391,6 +392,7 @@ func (c Containers) cleanup(ctx context.Context, id string) error {
 	if rt, err := builtin.New(c.runtimeRoot(id)); err == nil {
 		errs = append(errs, rt.Delete(ctx, id, true))
 	}
+	removeEmptyCgroupParents(filepath.Join(c.containerDir(id), "config.json"))
 	rootfs := filepath.Join(c.containerDir(id), "rootfs")
 	if mounted(rootfs) {
 		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil {
@@ -443,4 +445,23 @@ func (h *Host) Status(id string) (*monitor.Status, error) {
 		return nil, err
 	}
 	return monitor.Inspect(rec.Monitor.StateDir, rec.Monitor.RunDir)
+}
+
+// removeEmptyCgroupParents removes the cgroup directories above a container's own (stack/ and
+// stack/<project>/, made for it by the runtime) once they are empty; rmdir refuses a cgroup
+// that still has children or processes, so another container's are never touched.
+func removeEmptyCgroupParents(bundleConfig string) {
+	var cfg specs.Spec
+	if readJSON(bundleConfig, &cfg) != nil || cfg.Linux == nil || cfg.Linux.CgroupsPath == "" {
+		return
+	}
+	drv, err := cgroups.New("")
+	if err != nil {
+		return
+	}
+	for p := filepath.Dir(strings.TrimLeft(cfg.Linux.CgroupsPath, "/")); p != "." && p != "/"; p = filepath.Dir(p) {
+		for _, dir := range drv.Paths(p) {
+			_ = unix.Rmdir(dir)
+		}
+	}
 }
