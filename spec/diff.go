@@ -204,10 +204,3 @@ func durationOrNil(p *time.Duration) any {
 	}
 	return *p
 }
-
-func nilIfEmpty(s []string) []string {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
-}
