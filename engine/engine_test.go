@@ -753,3 +753,19 @@ func TestPullAlwaysRecreatesOnlyWhenTheDigestChanges(t *testing.T) {
 		t.Errorf("not converged after the pull")
 	}
 }
+
+func TestProjectsAndImagesInUse(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.up(t, stack(svc("a")), planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	projects, err := engine.Projects(f.root)
+	if err != nil || !slices.Equal(projects, []string{"demo"}) {
+		t.Errorf("Projects = %v, %v", projects, err)
+	}
+	used, err := engine.ImagesInUse(f.root)
+	recs, _ := engine.RecordsOf(f.root, "demo")
+	if err != nil || len(recs) != 1 || !used[recs[0].ImageDigest] || len(used) != 1 {
+		t.Errorf("ImagesInUse = %v, %v; records %d", used, err, len(recs))
+	}
+}
