@@ -94,8 +94,9 @@ type builder struct {
 	opts       Options
 	plan       *Plan
 	ids        map[string]*Action
-	containers []*Container // of this project, sorted by service, number, id
-	removals   []*Action    // container removals and recreates, which network/volume removals follow
+	containers []*Container       // of this project, sorted by service, number, id
+	removals   []*Action          // container removals and recreates, which network/volume removals follow
+	nets       map[string]*Action // network key -> its create action in this plan
 }
 
 func (b *builder) add(a *Action) *Action {
@@ -189,6 +190,7 @@ func (b *builder) up() error {
 	if err != nil {
 		return err
 	}
+	b.nets = nets
 	vols, err := b.volumes(scope)
 	if err != nil {
 		return err
@@ -594,6 +596,15 @@ func (b *builder) recreateReason(c *Container, s *spec.Service, recreated map[st
 	}
 	if c.Status == StatusUnsupervised {
 		return "unsupervised (monitor gone)"
+	}
+	if c.Config != nil {
+		// A network it was attached to is gone from the host: it is recreated, and the
+		// container with it, since its interface went with the old one.
+		for _, k := range sortedKeys(c.Config.Networks) {
+			if a := b.nets[k]; a != nil && a.Reason == "missing" {
+				return "network " + k + " missing"
+			}
+		}
 	}
 	if c.Hash != s.Hash {
 		return changedReason(c.Config, s)
