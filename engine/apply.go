@@ -451,7 +451,11 @@ func (r *run) create(ctx context.Context, a *planner.Action) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Service: s, Number: a.Number, Pid: st.Pid}); err != nil {
+	netns := st.NetNS
+	if netns == "" && st.Pid > 0 {
+		netns = "/proc/" + strconv.Itoa(st.Pid) + "/ns/net"
+	}
+	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Name: name, Service: s, Number: a.Number, NetNS: netns}); err != nil {
 		return fail(fmt.Errorf("attach networks: %w", err))
 	}
 	if err := r.update(rec, func(rec *Record) { rec.Phase = RecordCreated }); err != nil {
@@ -474,7 +478,7 @@ func (r *run) start(ctx context.Context, id string) error {
 	if rec == nil || rec.Config == nil {
 		return fmt.Errorf("%w: start container %s: no record of it", ErrInvalid, id)
 	}
-	ep := Endpoint{ContainerID: id, Service: rec.Config, Number: rec.Number}
+	ep := Endpoint{ContainerID: id, Name: rec.Name, Service: rec.Config, Number: rec.Number}
 	if err := r.e.cfg.Networks.Publish(ctx, r.e.cfg.Project, ep); err != nil {
 		return fmt.Errorf("start container %s: publish ports: %w", rec.Name, err)
 	}
