@@ -38,6 +38,18 @@ type Event struct {
 	Message  string
 }
 
+// String is a plain progress line: "start container:web:1: done", "...: failed: <error>".
+func (e Event) String() string {
+	subject := e.Action
+	if subject == "" {
+		subject = "project"
+	}
+	if e.Message == "" {
+		return subject + ": " + string(e.Phase)
+	}
+	return subject + ": " + string(e.Phase) + ": " + e.Message
+}
+
 // ApplyOptions tune an apply.
 type ApplyOptions struct {
 	Parallelism  int           // actions in flight at most; 0: DefaultParallelism

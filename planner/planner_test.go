@@ -440,3 +440,21 @@ func BenchmarkComputeNoop30(b *testing.B) {
 		}
 	}
 }
+
+func TestEqual(t *testing.T) {
+	web := svc("web")
+	obs := observed(ctr(web, 1))
+	a, _ := Compute(stack(svc("web", env("A", "1"))), obs, Options{})
+	b, _ := Compute(stack(svc("web", env("A", "1"))), obs, Options{})
+	c, _ := Compute(stack(svc("web", env("A", "2"))), obs, Options{})
+	d, _ := Compute(stack(svc("web", env("A", "1"))), observed(ctr(web, 1, status(StatusExited, 1))), Options{})
+	if !a.Equal(b) {
+		t.Error("equal plans differ")
+	}
+	if a.Equal(c) {
+		t.Error("plans with different reasons are equal")
+	}
+	if a.Equal(d) {
+		t.Error("plans made from different observations are equal")
+	}
+}

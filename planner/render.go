@@ -219,3 +219,14 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }
+
+// Equal reports whether two plans would do the same: same project, mode, fingerprint and the
+// same actions (ids, reasons, dependencies, waits, conditions) in the same order. `stack apply
+// FILE` recomputes the plan and refuses to go on unless it equals the saved one.
+func (p *Plan) Equal(q *Plan) bool {
+	var a, b strings.Builder
+	if p.WriteJSON(&a) != nil || q.WriteJSON(&b) != nil {
+		return false
+	}
+	return a.String() == b.String()
+}
