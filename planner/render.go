@@ -147,6 +147,7 @@ const JSONVersion = 1
 //	      "reason": "new",
 //	      "depends_on": ["create network:default"],
 //	      "service": "web", "number": 1,  // container actions
+//	      "config_hash": "...",           // create, recreate, start: of the desired service
 //	      "container": "<id>",            // existing container acted on
 //	      "image": "nginx:1",             // pull/build
 //	      "waits": [{"service": "db", "condition": "service_healthy", "required": true}],
@@ -176,6 +177,7 @@ type jsonAction struct {
 	DependsOn    []string   `json:"depends_on"`
 	Service      string     `json:"service,omitempty"`
 	Number       int        `json:"number,omitempty"`
+	ConfigHash   string     `json:"config_hash,omitempty"`
 	Container    string     `json:"container,omitempty"`
 	Image        string     `json:"image,omitempty"`
 	Waits        []Wait     `json:"waits,omitempty"`
@@ -212,6 +214,12 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		}
 		if parts := strings.Split(a.Resource, ":"); len(parts) == 3 && parts[0] == "container" {
 			ja.Service = parts[1]
+		}
+		switch a.Kind {
+		case CreateContainer, RecreateContainer, StartContainer:
+			if a.Service != nil {
+				ja.ConfigHash = a.Service.Hash
+			}
 		}
 		out.Actions = append(out.Actions, ja)
 	}
