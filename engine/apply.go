@@ -583,7 +583,8 @@ func (r *run) conditionMet(ctx context.Context, w planner.Wait) (bool, error) {
 	r.mu.Lock()
 	var recs []*Record
 	for _, rec := range r.records {
-		if rec.Service == w.Service && rec.Phase != RecordCreating {
+		// Containers being created, or stopped for removal (scale down), are not the service.
+		if rec.Service == w.Service && rec.Phase != RecordCreating && rec.Phase != RecordStopped {
 			c := *rec
 			recs = append(recs, &c)
 		}
@@ -597,6 +598,9 @@ func (r *run) conditionMet(ctx context.Context, w planner.Wait) (bool, error) {
 	}
 	for _, rec := range recs {
 		st, err := r.e.cfg.Containers.Inspect(ctx, rec.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since we listed it
+		}
 		if err != nil {
 			return false, fmt.Errorf("inspect dependency %s: %w", rec.Name, err)
 		}

@@ -769,3 +769,21 @@ func TestProjectsAndImagesInUse(t *testing.T) {
 		t.Errorf("ImagesInUse = %v, %v; records %d", used, err, len(recs))
 	}
 }
+
+// TestDependentStartsWhileDependencyScalesDown: replicas being removed do not count for (or
+// break) the condition check of a dependent starting at the same time.
+func TestDependentStartsWhileDependencyScalesDown(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.up(t, stack(svc("x")), planner.Options{Scale: map[string]int{"x": 3}}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.host.Set("x", enginetest.Behavior{StopDelay: 20 * time.Millisecond})
+	desired := stack(svc("x"), svc("y", dep("x", spec.ConditionStarted, false)))
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.checkConsistent(t)
+	if n := len(f.host.ContainerIDs()); n != 2 {
+		t.Errorf("%d containers, want x:1 and y:1", n)
+	}
+}
