@@ -774,11 +774,11 @@ func TestProjectsAndImagesInUse(t *testing.T) {
 // break) the condition check of a dependent starting at the same time.
 func TestDependentStartsWhileDependencyScalesDown(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.up(t, stack(svc("x")), planner.Options{Scale: map[string]int{"x": 3}}, engine.ApplyOptions{}); err != nil {
+	f.host.Set("x", enginetest.Behavior{StopDelay: 20 * time.Millisecond})
+	if _, err := f.up(t, stack(svc("x", healthcheck)), planner.Options{Scale: map[string]int{"x": 3}}, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.host.Set("x", enginetest.Behavior{StopDelay: 20 * time.Millisecond})
-	desired := stack(svc("x"), svc("y", dep("x", spec.ConditionStarted, false)))
+	desired := stack(svc("x", healthcheck), svc("y", dep("x", spec.ConditionHealthy, false)))
 	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
