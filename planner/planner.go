@@ -172,7 +172,7 @@ func (b *builder) up() error {
 	if err != nil {
 		return err
 	}
-	for name := range b.opts.Scale {
+	for _, name := range sortedKeys(b.opts.Scale) {
 		if d.Services[name] == nil {
 			return fmt.Errorf("%w: --scale %s: no such service", ErrInvalid, name)
 		}
