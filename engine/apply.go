@@ -173,7 +173,11 @@ func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observe
 	for _, rec := range recs {
 		r.records[rec.ID] = rec
 	}
-	return r.walk(ctx, p)
+	err = r.walk(ctx, p)
+	if err == nil && p.Down {
+		e.pruneDirs()
+	}
+	return err
 }
 
 // walk runs the actions as their dependencies finish, at most Parallelism at a time, in plan

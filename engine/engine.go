@@ -116,6 +116,14 @@ func (e *Engine) writeRecord(r *Record) error {
 	return nil
 }
 
+// pruneDirs removes the project's record directories once they are empty (after a down), so
+// nothing of the project is left under the state root. Directories that are not empty stay.
+func (e *Engine) pruneDirs() {
+	dir := e.containersDir()
+	os.Remove(dir)               // fails, harmlessly, unless empty
+	os.Remove(filepath.Dir(dir)) // likewise for <root>/projects/<project>
+}
+
 func (e *Engine) deleteRecord(id string) error {
 	err := os.Remove(e.recordPath(id))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -129,7 +137,7 @@ func (e *Engine) deleteRecord(id string) error {
 func (e *Engine) Records() ([]*Record, error) { return readRecords(e.cfg.Root, e.cfg.Project) }
 
 // Projects lists the projects that have a record directory under the state root, sorted
-// (`stack ls`).
+// (`stack ls`). A down removes the directory of a project it emptied.
 func Projects(root string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(root, "projects"))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -457,6 +457,9 @@ func TestApplyDoesWhatThePlanSays(t *testing.T) {
 	if len(obs.Networks)+len(obs.Volumes)+len(obs.Containers) != 0 {
 		t.Errorf("left after down -v: %+v", obs)
 	}
+	if projects, _ := engine.Projects(f.root); len(projects) != 0 {
+		t.Errorf("projects left after down: %v", projects)
+	}
 }
 
 func TestRecreateKeepsOldWhenCreateFails(t *testing.T) {
