@@ -226,6 +226,11 @@ func scenarios() []scenario {
 		{name: "orphan_removed", desired: stack(cache),
 			observed: observed(ctr(cache, 1), ctr(old, 1), ctr(olddb, 1)),
 			opts:     Options{RemoveOrphans: true}},
+		{name: "orphan_network_removed", desired: func() *spec.Stack {
+			st := stack(cache)
+			delete(st.Networks, "back")
+			return st
+		}(), observed: observed(ctr(cache, 1), ctr(old, 1, status(StatusExited, 0))), opts: Options{RemoveOrphans: true}},
 		{name: "foreign_project_ignored", desired: stack(cache),
 			observed: observed(ctr(cache, 1), ctr(svc("cache"), 1, project("other"), id("c-foreign")))},
 		exited("no", 0),
