@@ -16,12 +16,16 @@ import (
 type Phase string
 
 const (
-	PhaseStarted Phase = "started" // the action began
-	PhaseWaiting Phase = "waiting" // waiting: for a depends_on condition, or for the project lock
-	PhaseDone    Phase = "done"
-	PhaseFailed  Phase = "failed"
-	PhaseSkipped Phase = "skipped" // not run: an earlier action failed or the apply was cancelled
+	PhaseStarted  Phase = "started" // the action began
+	PhaseWaiting  Phase = "waiting" // waiting: for a depends_on condition, or for the project lock
+	PhaseDone     Phase = "done"
+	PhaseFailed   Phase = "failed"
+	PhaseSkipped  Phase = "skipped"    // not run: an earlier action failed or the apply was cancelled
+	PhaseUnneeded Phase = "not needed" // not run: its OnlyIf condition did not hold (image unchanged)
 )
+
+// errUnneeded reports an action whose condition did not hold.
+var errUnneeded = errors.New("not needed")
 
 // Event is one progress report. Action is the action id ("start container:web:1"), empty for
 // events about the whole apply (waiting for the lock).
@@ -32,6 +36,18 @@ type Event struct {
 	Phase    Phase
 	Time     time.Time
 	Message  string
+}
+
+// String is a plain progress line: "start container:web:1: done", "...: failed: <error>".
+func (e Event) String() string {
+	subject := e.Action
+	if subject == "" {
+		subject = "project"
+	}
+	if e.Message == "" {
+		return subject + ": " + string(e.Phase)
+	}
+	return subject + ": " + string(e.Phase) + ": " + e.Message
 }
 
 // ApplyOptions tune an apply.
@@ -124,6 +140,7 @@ type run struct {
 	records map[string]*Record // live records by container id
 	current map[string]string  // container resource -> id of the container created in this run
 	images  map[string]string  // ref -> digest, observed and pulled/built
+	ran     map[string]bool    // ids of actions that ran to completion
 }
 
 func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observed, opts ApplyOptions) error {
@@ -136,7 +153,7 @@ func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observe
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 100 * time.Millisecond
 	}
-	r := &run{e: e, opts: opts, records: map[string]*Record{}, current: map[string]string{}, images: map[string]string{}}
+	r := &run{e: e, opts: opts, records: map[string]*Record{}, current: map[string]string{}, images: map[string]string{}, ran: map[string]bool{}}
 	var emitMu sync.Mutex
 	r.emit = func(ev Event) {
 		if opts.OnEvent == nil {
@@ -156,7 +173,11 @@ func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observe
 	for _, rec := range recs {
 		r.records[rec.ID] = rec
 	}
-	return r.walk(ctx, p)
+	err = r.walk(ctx, p)
+	if err == nil && p.Down {
+		e.pruneDirs()
+	}
+	return err
 }
 
 // walk runs the actions as their dependencies finish, at most Parallelism at a time, in plan
@@ -219,6 +240,12 @@ func (r *run) walk(ctx context.Context, p *planner.Plan) error {
 		res := <-results
 		inFlight--
 		a := p.Actions[res.i]
+		if errors.Is(res.err, errUnneeded) {
+			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseUnneeded, Time: r.e.cfg.Now(), Message: res.err.Error()})
+			res.err = nil
+		} else if res.err == nil {
+			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseDone, Time: r.e.cfg.Now()})
+		}
 		if res.err != nil {
 			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseFailed, Time: r.e.cfg.Now(), Message: res.err.Error()})
 			if failure == nil {
@@ -227,7 +254,6 @@ func (r *run) walk(ctx context.Context, p *planner.Plan) error {
 			continue
 		}
 		done++
-		r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseDone, Time: r.e.cfg.Now()})
 		for _, c := range children[res.i] {
 			if waiting[c]--; waiting[c] == 0 {
 				ready = append(ready, c)
@@ -251,6 +277,51 @@ func (r *run) walk(ctx context.Context, p *planner.Plan) error {
 // exec performs one action. Host steps run with a context that is not cancelled, so a step in
 // flight when the apply is cancelled completes and is recorded; only waits are cancellable.
 func (r *run) exec(ctx context.Context, a *planner.Action) error {
+	if why, ok := r.unneeded(a); ok {
+		if a.Kind == planner.RecreateContainer {
+			r.mu.Lock()
+			r.current[a.Resource] = a.Container // the old container stays
+			r.mu.Unlock()
+		}
+		return fmt.Errorf("%w: %s", errUnneeded, why)
+	}
+	err := r.do(ctx, a)
+	if err == nil {
+		r.mu.Lock()
+		r.ran[a.ID] = true
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// unneeded evaluates a.OnlyIf against what this run found: the digests of pulled and built
+// images and which conditional actions ran.
+func (r *run) unneeded(a *planner.Action) (string, bool) {
+	c := a.OnlyIf
+	if c == nil {
+		return "", false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.ImageChanged && a.Service != nil {
+		if old := r.records[a.Container]; old != nil && old.ImageDigest != "" {
+			if now := r.images[a.Service.Image]; now != "" && now != old.ImageDigest {
+				return "", false
+			}
+		}
+	}
+	for _, id := range c.Recreated {
+		if r.ran[id] {
+			return "", false
+		}
+	}
+	if c.ImageChanged && len(c.Recreated) == 0 {
+		return "image digest unchanged", true
+	}
+	return "nothing it depends on changed", true
+}
+
+func (r *run) do(ctx context.Context, a *planner.Action) error {
 	step := context.WithoutCancel(ctx)
 	e := r.e
 	switch a.Kind {
@@ -396,7 +467,11 @@ func (r *run) create(ctx context.Context, a *planner.Action) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Service: s, Number: a.Number, Pid: st.Pid}); err != nil {
+	netns := st.NetNS
+	if netns == "" && st.Pid > 0 {
+		netns = "/proc/" + strconv.Itoa(st.Pid) + "/ns/net"
+	}
+	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Name: name, Service: s, Number: a.Number, NetNS: netns}); err != nil {
 		return fail(fmt.Errorf("attach networks: %w", err))
 	}
 	if err := r.update(rec, func(rec *Record) { rec.Phase = RecordCreated }); err != nil {
@@ -419,7 +494,7 @@ func (r *run) start(ctx context.Context, id string) error {
 	if rec == nil || rec.Config == nil {
 		return fmt.Errorf("%w: start container %s: no record of it", ErrInvalid, id)
 	}
-	ep := Endpoint{ContainerID: id, Service: rec.Config, Number: rec.Number}
+	ep := Endpoint{ContainerID: id, Name: rec.Name, Service: rec.Config, Number: rec.Number}
 	if err := r.e.cfg.Networks.Publish(ctx, r.e.cfg.Project, ep); err != nil {
 		return fmt.Errorf("start container %s: publish ports: %w", rec.Name, err)
 	}
@@ -512,7 +587,8 @@ func (r *run) conditionMet(ctx context.Context, w planner.Wait) (bool, error) {
 	r.mu.Lock()
 	var recs []*Record
 	for _, rec := range r.records {
-		if rec.Service == w.Service && rec.Phase != RecordCreating {
+		// Containers being created, or stopped for removal (scale down), are not the service.
+		if rec.Service == w.Service && rec.Phase != RecordCreating && rec.Phase != RecordStopped {
 			c := *rec
 			recs = append(recs, &c)
 		}
@@ -526,6 +602,9 @@ func (r *run) conditionMet(ctx context.Context, w planner.Wait) (bool, error) {
 	}
 	for _, rec := range recs {
 		st, err := r.e.cfg.Containers.Inspect(ctx, rec.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since we listed it
+		}
 		if err != nil {
 			return false, fmt.Errorf("inspect dependency %s: %w", rec.Name, err)
 		}

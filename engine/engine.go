@@ -116,6 +116,14 @@ func (e *Engine) writeRecord(r *Record) error {
 	return nil
 }
 
+// pruneDirs removes the project's record directories once they are empty (after a down), so
+// nothing of the project is left under the state root. Directories that are not empty stay.
+func (e *Engine) pruneDirs() {
+	dir := e.containersDir()
+	os.Remove(dir)               // fails, harmlessly, unless empty
+	os.Remove(filepath.Dir(dir)) // likewise for <root>/projects/<project>
+}
+
 func (e *Engine) deleteRecord(id string) error {
 	err := os.Remove(e.recordPath(id))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -126,13 +134,61 @@ func (e *Engine) deleteRecord(id string) error {
 
 // Records reads the container records of the project, sorted by service, number and id.
 // Records that do not carry the project (copied or foreign files) are skipped.
-func (e *Engine) Records() ([]*Record, error) {
-	entries, err := os.ReadDir(e.containersDir())
+func (e *Engine) Records() ([]*Record, error) { return readRecords(e.cfg.Root, e.cfg.Project) }
+
+// Projects lists the projects that have a record directory under the state root, sorted
+// (`stack ls`). A down removes the directory of a project it emptied.
+func Projects(root string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "projects"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read records of project %s: %w", e.cfg.Project, err)
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	var out []string
+	for _, ent := range entries {
+		if ent.IsDir() && !strings.HasPrefix(ent.Name(), ".") {
+			out = append(out, ent.Name())
+		}
+	}
+	return out, nil
+}
+
+// ImagesInUse returns the image digests recorded for every container of every project, for
+// the image store's in-use check.
+func ImagesInUse(root string) (map[string]bool, error) {
+	projects, err := Projects(root)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	for _, p := range projects {
+		recs, err := readRecords(root, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.ImageDigest != "" {
+				used[r.ImageDigest] = true
+			}
+		}
+	}
+	return used, nil
+}
+
+// RecordsOf reads the container records of project under root without an Engine (for ps,
+// logs and down -p, which need no host interfaces to list).
+func RecordsOf(root, project string) ([]*Record, error) { return readRecords(root, project) }
+
+func readRecords(root, project string) ([]*Record, error) {
+	dir := filepath.Join(root, "projects", project, "containers")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read records of project %s: %w", project, err)
 	}
 	var out []*Record
 	for _, ent := range entries {
@@ -141,13 +197,13 @@ func (e *Engine) Records() ([]*Record, error) {
 			continue
 		}
 		var r Record
-		if err := state.ReadJSON(filepath.Join(e.containersDir(), name), &r); err != nil {
+		if err := state.ReadJSON(filepath.Join(dir, name), &r); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed while we listed
 			}
 			return nil, err
 		}
-		if r.Project != e.cfg.Project || r.Labels[LabelProject] != e.cfg.Project || r.ID+".json" != name {
+		if r.Project != project || r.Labels[LabelProject] != project || r.ID+".json" != name {
 			continue
 		}
 		out = append(out, &r)

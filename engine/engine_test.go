@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -456,6 +457,9 @@ func TestApplyDoesWhatThePlanSays(t *testing.T) {
 	if len(obs.Networks)+len(obs.Volumes)+len(obs.Containers) != 0 {
 		t.Errorf("left after down -v: %+v", obs)
 	}
+	if projects, _ := engine.Projects(f.root); len(projects) != 0 {
+		t.Errorf("projects left after down: %v", projects)
+	}
 }
 
 func TestRecreateKeepsOldWhenCreateFails(t *testing.T) {
@@ -682,5 +686,107 @@ func TestWaitReady(t *testing.T) {
 	}
 	if err := f.eng.WaitReady(context.Background(), crashing, nil, time.Millisecond); !errors.Is(err, engine.ErrFailed) {
 		t.Errorf("WaitReady on a crashing service: %v, want ErrFailed", err)
+	}
+}
+
+// TestPullAlwaysRecreatesOnlyWhenTheDigestChanges: with --pull always the new digest is known
+// only after the pull; the conditional recreates in the plan run only if it changed, and
+// dependents with depends_on.restart follow.
+func TestPullAlwaysRecreatesOnlyWhenTheDigestChanges(t *testing.T) {
+	f := newFixture(t)
+	desired := stack(svc("db"), svc("web", dep("db", spec.ConditionStarted, true)),
+		svc("proxy", dep("web", spec.ConditionStarted, true)),
+		svc("worker", dep("db", spec.ConditionStarted, false), func(s *spec.Service) { s.Image = "alpine:1" }))
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.host.ContainerIDs()
+
+	var mu sync.Mutex
+	unneeded := 0
+	opts := engine.ApplyOptions{OnEvent: func(e engine.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Phase == engine.PhaseUnneeded {
+			unneeded++
+		}
+	}}
+	f.host.ResetCalls()
+	if _, err := f.up(t, desired, planner.Options{Pull: planner.PullAlways}, opts); err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for _, c := range f.host.Calls() {
+		calls = append(calls, c.String())
+	}
+	slices.Sort(calls)
+	if want := []string{"pull image:alpine:1", "pull image:busybox:1"}; !slices.Equal(calls, want) {
+		t.Errorf("pull with unchanged digests did %v, want only %v", calls, want)
+	}
+	if unneeded == 0 {
+		t.Error("no action was reported as not needed")
+	}
+	if after := f.host.ContainerIDs(); !slices.Equal(before, after) {
+		t.Errorf("containers changed although no digest did")
+	}
+
+	f.host.SetRemote("busybox:1", "sha256:new")
+	f.host.ResetCalls()
+	if _, err := f.up(t, desired, planner.Options{Pull: planner.PullAlways}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]bool{}
+	for _, c := range f.host.Calls() {
+		if c.Op == "create" {
+			created[c.Resource] = true
+		}
+	}
+	want := map[string]bool{"container:db:1": true, "container:web:1": true, "container:proxy:1": true}
+	if !maps.Equal(created, want) {
+		t.Errorf("recreated %v after a new digest, want %v", created, want)
+	}
+	obs, _ := f.eng.Observe(context.Background())
+	for _, c := range obs.Containers {
+		if c.Status != planner.StatusRunning {
+			t.Errorf("%s:%d is %s", c.Service, c.Number, c.Status)
+		}
+	}
+	f.checkConsistent(t)
+	if p := f.plan(t, desired, planner.Options{}); !p.Empty() {
+		t.Errorf("not converged after the pull")
+	}
+}
+
+func TestProjectsAndImagesInUse(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.up(t, stack(svc("a")), planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	projects, err := engine.Projects(f.root)
+	if err != nil || !slices.Equal(projects, []string{"demo"}) {
+		t.Errorf("Projects = %v, %v", projects, err)
+	}
+	used, err := engine.ImagesInUse(f.root)
+	recs, _ := engine.RecordsOf(f.root, "demo")
+	if err != nil || len(recs) != 1 || !used[recs[0].ImageDigest] || len(used) != 1 {
+		t.Errorf("ImagesInUse = %v, %v; records %d", used, err, len(recs))
+	}
+}
+
+// TestDependentStartsWhileDependencyScalesDown: replicas being removed do not count for (or
+// break) the condition check of a dependent starting at the same time.
+func TestDependentStartsWhileDependencyScalesDown(t *testing.T) {
+	f := newFixture(t)
+	f.host.Set("x", enginetest.Behavior{StopDelay: 20 * time.Millisecond})
+	if _, err := f.up(t, stack(svc("x", healthcheck)), planner.Options{Scale: map[string]int{"x": 3}}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	desired := stack(svc("x", healthcheck), svc("y", dep("x", spec.ConditionHealthy, false)))
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.checkConsistent(t)
+	if n := len(f.host.ContainerIDs()); n != 2 {
+		t.Errorf("%d containers, want x:1 and y:1", n)
 	}
 }

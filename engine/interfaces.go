@@ -51,7 +51,8 @@ type ContainerState struct {
 	ExitCode   int
 	Health     string // "", "starting", "healthy", "unhealthy"
 	OOMKilled  bool
-	Pid        int // of the container's init, 0 when not running
+	Pid        int    // of the container's init, 0 when not running
+	NetNS      string // path of its network namespace; "" means /proc/<Pid>/ns/net
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -80,9 +81,10 @@ type Containers interface {
 // Endpoint is one container joining its networks.
 type Endpoint struct {
 	ContainerID string
+	Name        string        // container name (hosts entries)
 	Service     *spec.Service // its networks, aliases, fixed addresses and published ports
 	Number      int
-	Pid         int // the container's init: its network namespace is /proc/<pid>/ns/net
+	NetNS       string // path of the container's network namespace (Attach only)
 }
 
 // Networks owns the project's networks (bridges, addresses, name resolution, published ports).

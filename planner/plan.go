@@ -96,6 +96,15 @@ type Wait struct {
 	Required  bool   `json:"required"`
 }
 
+// Condition makes an action depend on what is known only at apply time. It holds when the
+// image digest after the pull or build differs from the one the container was created from
+// (ImageChanged), or when any of the listed conditional actions actually ran (Recreated).
+// An action whose condition does not hold is not needed: the engine skips it.
+type Condition struct {
+	ImageChanged bool     `json:"image_changed,omitempty"`
+	Recreated    []string `json:"recreated,omitempty"`
+}
+
 // Action is one step of a plan.
 type Action struct {
 	ID        string   // unique in the plan: "<kind> <resource>", e.g. "start container:web:1"
@@ -113,6 +122,7 @@ type Action struct {
 	Volume       *spec.Volume  // create or remove volume
 	Waits        []Wait        // start: depends_on conditions to meet first
 	DestroyFirst bool          // recreate: the old container must go before the new is created (container_name, fixed address)
+	OnlyIf       *Condition    // nil: always; else only when the condition holds at apply time
 }
 
 // Unchanged is a container the plan leaves as it is, with why ("running", "exited (0)").

@@ -94,8 +94,9 @@ type builder struct {
 	opts       Options
 	plan       *Plan
 	ids        map[string]*Action
-	containers []*Container // of this project, sorted by service, number, id
-	removals   []*Action    // container removals and recreates, which network/volume removals follow
+	containers []*Container       // of this project, sorted by service, number, id
+	removals   []*Action          // container removals and recreates, which network/volume removals follow
+	nets       map[string]*Action // network key -> its create action in this plan
 }
 
 func (b *builder) add(a *Action) *Action {
@@ -107,6 +108,14 @@ func (b *builder) add(a *Action) *Action {
 	b.ids[id] = a
 	b.plan.Actions = append(b.plan.Actions, a)
 	return a
+}
+
+func (b *builder) actionsByID(ids []string) []*Action {
+	var out []*Action
+	for _, id := range ids {
+		out = append(out, b.ids[id])
+	}
+	return out
 }
 
 func after(a *Action, deps ...*Action) {
@@ -149,6 +158,8 @@ type decision struct {
 	c      *Container // existing container, nil for opNew
 	op     op
 	reason string
+	cond   *Condition // a recreate that happens only if this holds at apply time
+	orig   op         // what happens when cond does not hold (opKeep or opStart)
 }
 
 func (b *builder) up() error {
@@ -161,7 +172,7 @@ func (b *builder) up() error {
 	if err != nil {
 		return err
 	}
-	for name := range b.opts.Scale {
+	for _, name := range sortedKeys(b.opts.Scale) {
 		if d.Services[name] == nil {
 			return fmt.Errorf("%w: --scale %s: no such service", ErrInvalid, name)
 		}
@@ -179,6 +190,7 @@ func (b *builder) up() error {
 	if err != nil {
 		return err
 	}
+	b.nets = nets
 	vols, err := b.volumes(scope)
 	if err != nil {
 		return err
@@ -186,7 +198,8 @@ func (b *builder) up() error {
 
 	images := map[string]*Action{}
 	starts := map[string][]*Action{}
-	recreated := map[string]bool{}
+	recreated := map[string]bool{} // services with containers recreated for sure
+	maybe := map[string][]string{} // services -> ids of their conditional recreates
 	for _, name := range order {
 		if !scope[name] {
 			continue
@@ -197,11 +210,28 @@ func (b *builder) up() error {
 			replicas = n
 		}
 		decisions, extra := b.decide(s, replicas, byService[name], recreated)
+		// A dependency (restart: true) that is recreated only if its image changes makes this
+		// service's recreate conditional on that recreate.
+		var depIDs, depNames []string
+		for _, dep := range sortedKeys(s.DependsOn) {
+			if s.DependsOn[dep].Restart && len(maybe[dep]) > 0 {
+				depIDs = append(depIDs, maybe[dep]...)
+				depNames = append(depNames, dep)
+			}
+		}
+		if len(depIDs) > 0 && !b.opts.NoRecreate {
+			for i := range decisions {
+				if dc := &decisions[i]; dc.c != nil && (dc.op == opKeep || dc.op == opStart) {
+					dc.orig, dc.op, dc.cond = dc.op, opRecreate, &Condition{Recreated: depIDs}
+					dc.reason = "dependency may be recreated (" + strings.Join(depNames, ", ") + ")"
+				}
+			}
+		}
 		needImage := false
 		for _, dc := range decisions {
 			if dc.op == opNew || dc.op == opRecreate {
 				needImage = true
-				if dc.op == opRecreate {
+				if dc.op == opRecreate && dc.cond == nil {
 					recreated[name] = true
 				}
 			}
@@ -209,6 +239,21 @@ func (b *builder) up() error {
 		img, err := b.image(s, needImage, images)
 		if err != nil {
 			return err
+		}
+		// The pull or build may change the image's digest, which is known only then: containers
+		// that would stay are recreated if it does.
+		if img != nil && !b.opts.NoRecreate {
+			for i := range decisions {
+				dc := &decisions[i]
+				if dc.c == nil || !(dc.op == opKeep || dc.op == opStart || dc.cond != nil) {
+					continue
+				}
+				if dc.cond == nil {
+					dc.orig, dc.op, dc.cond = dc.op, opRecreate, &Condition{}
+					dc.reason = "image may change (" + img.Reason + ")"
+				}
+				dc.cond.ImageChanged = true
+			}
 		}
 
 		for _, dc := range decisions {
@@ -222,8 +267,12 @@ func (b *builder) up() error {
 				made = b.add(&Action{Kind: CreateContainer, Resource: res, Reason: dc.reason, Service: s, Number: dc.number})
 			case opRecreate:
 				made = b.add(&Action{Kind: RecreateContainer, Resource: res, Reason: dc.reason, Service: s,
-					Number: dc.number, Container: dc.c.ID, DestroyFirst: destroyFirst(dc.c.Config, s)})
+					Number: dc.number, Container: dc.c.ID, DestroyFirst: destroyFirst(dc.c.Config, s), OnlyIf: dc.cond})
 				b.removals = append(b.removals, made)
+				if dc.cond != nil {
+					maybe[name] = append(maybe[name], made.ID)
+					after(made, b.actionsByID(dc.cond.Recreated)...)
+				}
 			}
 			if made != nil {
 				after(made, img)
@@ -242,6 +291,10 @@ func (b *builder) up() error {
 			start := &Action{Kind: StartContainer, Resource: res, Reason: dc.reason, Service: s, Number: dc.number}
 			if dc.op == opStart {
 				start.Container = dc.c.ID
+			}
+			if dc.cond != nil && dc.orig == opKeep {
+				// It was running (or completed): start the replacement only if there is one.
+				start.OnlyIf = &Condition{Recreated: []string{made.ID}}
 			}
 			b.add(start)
 			after(start, made)
@@ -543,6 +596,15 @@ func (b *builder) recreateReason(c *Container, s *spec.Service, recreated map[st
 	}
 	if c.Status == StatusUnsupervised {
 		return "unsupervised (monitor gone)"
+	}
+	if c.Config != nil {
+		// A network it was attached to is gone from the host: it is recreated, and the
+		// container with it, since its interface went with the old one.
+		for _, k := range sortedKeys(c.Config.Networks) {
+			if a := b.nets[k]; a != nil && a.Reason == "missing" {
+				return "network " + k + " missing"
+			}
+		}
 	}
 	if c.Hash != s.Hash {
 		return changedReason(c.Config, s)

@@ -9,14 +9,15 @@ import (
 
 // Summary counts what a plan does.
 type Summary struct {
-	Pull      int `json:"pull"`      // images pulled
-	Build     int `json:"build"`     // images built
-	Create    int `json:"create"`    // containers, networks, volumes created (pulls and builds not counted)
-	Recreate  int `json:"recreate"`  // containers replaced
-	Start     int `json:"start"`     // existing containers started
-	Stop      int `json:"stop"`      // containers stopped for good
-	Remove    int `json:"remove"`    // containers, networks, volumes removed
-	Unchanged int `json:"unchanged"` // containers left as they are
+	Pull          int `json:"pull"`           // images pulled
+	Build         int `json:"build"`          // images built
+	Create        int `json:"create"`         // containers, networks, volumes created (pulls and builds not counted)
+	Recreate      int `json:"recreate"`       // containers replaced
+	MaybeRecreate int `json:"maybe_recreate"` // containers replaced only if a condition holds at apply time
+	Start         int `json:"start"`          // existing containers started
+	Stop          int `json:"stop"`           // containers stopped for good
+	Remove        int `json:"remove"`         // containers, networks, volumes removed
+	Unchanged     int `json:"unchanged"`      // containers left as they are
 }
 
 // Summary counts the plan's changes.
@@ -31,7 +32,11 @@ func (p *Plan) Summary() Summary {
 		case CreateContainer, CreateNetwork, CreateVolume:
 			s.Create++
 		case RecreateContainer:
-			s.Recreate++
+			if a.OnlyIf != nil {
+				s.MaybeRecreate++
+			} else {
+				s.Recreate++
+			}
 		case StartContainer:
 			if a.Container != "" {
 				s.Start++
@@ -78,6 +83,16 @@ func (p *Plan) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "      waits: %s %s%s\n", wt.Service, wt.Condition, opt)
 		}
+		if c := a.OnlyIf; c != nil {
+			var why []string
+			if c.ImageChanged {
+				why = append(why, "the image digest changes")
+			}
+			for _, id := range c.Recreated {
+				why = append(why, id+" runs")
+			}
+			fmt.Fprintf(&b, "      only if: %s\n", strings.Join(why, " or "))
+		}
 		if a.DestroyFirst {
 			b.WriteString("      old container removed first (fixed name or address)\n")
 		}
@@ -103,7 +118,7 @@ func (p *Plan) summaryLine() string {
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{s.Pull, "pull"}, {s.Build, "build"}, {s.Create, "create"}, {s.Recreate, "recreate"}, {s.Start, "start"}, {s.Stop, "stop"}, {s.Remove, "remove"}} {
+	}{{s.Pull, "pull"}, {s.Build, "build"}, {s.Create, "create"}, {s.Recreate, "recreate"}, {s.MaybeRecreate, "recreate if changed"}, {s.Start, "start"}, {s.Stop, "stop"}, {s.Remove, "remove"}} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d to %s", c.n, c.what))
 		}
@@ -132,14 +147,16 @@ const JSONVersion = 1
 //	      "reason": "new",
 //	      "depends_on": ["create network:default"],
 //	      "service": "web", "number": 1,  // container actions
+//	      "config_hash": "...",           // create, recreate, start: of the desired service
 //	      "container": "<id>",            // existing container acted on
 //	      "image": "nginx:1",             // pull/build
 //	      "waits": [{"service": "db", "condition": "service_healthy", "required": true}],
-//	      "destroy_first": true
+//	      "destroy_first": true,
+//	      "only_if": {"image_changed": true, "recreated": ["recreate container:db:1"]}
 //	  } ],
 //	  "unchanged": [ {"resource": "container:db:1", "container": "<id>", "reason": "running"} ],
 //	  "warnings": ["..."],
-//	  "summary": {"pull": 0, "build": 0, "create": 1, "recreate": 0, "start": 0, "stop": 0, "remove": 0, "unchanged": 1}
+//	  "summary": {"pull": 0, "build": 0, "create": 1, "recreate": 0, "maybe_recreate": 0, "start": 0, "stop": 0, "remove": 0, "unchanged": 1}
 //	}
 type jsonPlan struct {
 	Version     int          `json:"version"`
@@ -153,17 +170,19 @@ type jsonPlan struct {
 }
 
 type jsonAction struct {
-	ID           string   `json:"id"`
-	Kind         Kind     `json:"kind"`
-	Resource     string   `json:"resource"`
-	Reason       string   `json:"reason"`
-	DependsOn    []string `json:"depends_on"`
-	Service      string   `json:"service,omitempty"`
-	Number       int      `json:"number,omitempty"`
-	Container    string   `json:"container,omitempty"`
-	Image        string   `json:"image,omitempty"`
-	Waits        []Wait   `json:"waits,omitempty"`
-	DestroyFirst bool     `json:"destroy_first,omitempty"`
+	ID           string     `json:"id"`
+	Kind         Kind       `json:"kind"`
+	Resource     string     `json:"resource"`
+	Reason       string     `json:"reason"`
+	DependsOn    []string   `json:"depends_on"`
+	Service      string     `json:"service,omitempty"`
+	Number       int        `json:"number,omitempty"`
+	ConfigHash   string     `json:"config_hash,omitempty"`
+	Container    string     `json:"container,omitempty"`
+	Image        string     `json:"image,omitempty"`
+	Waits        []Wait     `json:"waits,omitempty"`
+	DestroyFirst bool       `json:"destroy_first,omitempty"`
+	OnlyIf       *Condition `json:"only_if,omitempty"`
 }
 
 // WriteJSON writes the plan in the versioned JSON shape documented above, indented.
@@ -189,16 +208,33 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	}
 	for _, a := range p.Actions {
 		ja := jsonAction{ID: a.ID, Kind: a.Kind, Resource: a.Resource, Reason: a.Reason, DependsOn: a.DependsOn,
-			Number: a.Number, Container: a.Container, Image: a.Image, Waits: a.Waits, DestroyFirst: a.DestroyFirst}
+			Number: a.Number, Container: a.Container, Image: a.Image, Waits: a.Waits, DestroyFirst: a.DestroyFirst, OnlyIf: a.OnlyIf}
 		if ja.DependsOn == nil {
 			ja.DependsOn = []string{}
 		}
 		if parts := strings.Split(a.Resource, ":"); len(parts) == 3 && parts[0] == "container" {
 			ja.Service = parts[1]
 		}
+		switch a.Kind {
+		case CreateContainer, RecreateContainer, StartContainer:
+			if a.Service != nil {
+				ja.ConfigHash = a.Service.Hash
+			}
+		}
 		out.Actions = append(out.Actions, ja)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// Equal reports whether two plans would do the same: same project, mode, fingerprint and the
+// same actions (ids, reasons, dependencies, waits, conditions) in the same order. `stack apply
+// FILE` recomputes the plan and refuses to go on unless it equals the saved one.
+func (p *Plan) Equal(q *Plan) bool {
+	var a, b strings.Builder
+	if p.WriteJSON(&a) != nil || q.WriteJSON(&b) != nil {
+		return false
+	}
+	return a.String() == b.String()
 }

@@ -409,6 +409,9 @@ func (f *Networks) Attach(ctx context.Context, project string, e engine.Endpoint
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
+	if len(e.Service.Networks) > 0 && e.NetNS == "" {
+		return fmt.Errorf("attach container %s: no network namespace", e.ContainerID)
+	}
 	for k := range e.Service.Networks {
 		if f.h.networks[project][k] == nil {
 			return fmt.Errorf("network %s of project %s does not exist", k, project)
