@@ -64,6 +64,11 @@ type Planned struct {
 	// /proc, /sys and /dev); Prepare checks them again after resolving symlinks. Empty when
 	// AllowHost is set.
 	Protected []string
+	// Confine is set for a bind source inside the project directory (the directory): the source
+	// must still be inside it after host symlinks are resolved. A container that can write to a
+	// bind-mounted project directory could otherwise plant a symlink there (./shared/sub -> /etc)
+	// and send another container's bind mount anywhere on the host. Empty when AllowHost is set.
+	Confine   string
 	AllowHost bool
 }
 
@@ -242,6 +247,9 @@ func planBind(m spec.Mount, dest string, o PlanOptions) (Planned, error) {
 	}
 	if !o.AllowHostMounts {
 		p.Protected = prot
+		if pd := filepath.Clean(o.ProjectDir); filepath.IsAbs(o.ProjectDir) && pd != "/" && within(pd, src) {
+			p.Confine = pd
+		}
 	}
 	return p, nil
 }

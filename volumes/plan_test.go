@@ -91,6 +91,7 @@ func TestPlan(t *testing.T) {
 				Mount:        specs.Mount{Destination: "/etc/app", Type: "bind", Source: "/home/ann/shop/conf", Options: []string{"rbind", "rprivate"}},
 				CreateSource: true,
 				Protected:    []string{"/var/lib/stack", "/run/stack"},
+				Confine:      "/home/ann/shop",
 			},
 		},
 		{

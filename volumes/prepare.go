@@ -185,5 +185,16 @@ func checkResolved(p Planned, src, resolved string) error {
 		}
 		return err
 	}
+	if p.Confine != "" {
+		dir := p.Confine
+		if d, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = d // the project directory itself may be reached through a symlink
+		}
+		if !within(dir, resolved) {
+			return fmt.Errorf("%w: bind source %s is inside the project directory %s but resolves through a symlink to %s, outside it; "+
+				"write the real path in the stack file, or set the label %s=true on the service",
+				ErrRefused, src, p.Confine, resolved, LabelAllowHostMount)
+		}
+	}
 	return nil
 }

@@ -32,7 +32,27 @@ func TestPrepareBindSources(t *testing.T) {
 	if err := os.Symlink("existing", filepath.Join(project, "alias")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink("../elsewhere/dir", filepath.Join(project, "dangling-ok")); err != nil {
+	// Inside the project: a dangling symlink that stays inside, and symlinks a container could
+	// have planted in a bind-mounted directory, leading out of the project.
+	if err := os.Symlink("made/by/link", filepath.Join(project, "dangling-in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(project, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "host-etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "host-etc"), filepath.Join(project, "shared", "planted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../elsewhere/dir", filepath.Join(project, "shared", "planted-dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "links"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "host-etc"), filepath.Join(base, "links", "to-host-etc")); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(filepath.Join(stateRoot, Dir))
@@ -57,7 +77,11 @@ func TestPrepareBindSources(t *testing.T) {
 		{name: "symlink to /", mount: spec.Mount{Source: "./to-root"}, is: ErrRefused, says: LabelAllowHostMount},
 		{name: "missing below a symlink to the state root", mount: spec.Mount{Source: "./to-state/new", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "new")},
 		{name: "dangling symlink into the state root", mount: spec.Mount{Source: "./dangling", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "planted")},
-		{name: "dangling symlink created through", mount: spec.Mount{Source: "./dangling-ok", CreateHostPath: true}, want: filepath.Join(base, "elsewhere", "dir")},
+		{name: "dangling symlink inside the project", mount: spec.Mount{Source: "./dangling-in", CreateHostPath: true}, want: filepath.Join(project, "made", "by", "link")},
+		{name: "planted symlink out of the project", mount: spec.Mount{Source: "./shared/planted"}, is: ErrRefused, says: "outside it"},
+		{name: "planted dangling symlink out of the project", mount: spec.Mount{Source: "./shared/planted-dangling", CreateHostPath: true}, is: ErrRefused, says: "outside it"},
+		{name: "planted symlink when allowed", mount: spec.Mount{Source: "./shared/planted"}, allow: true, want: filepath.Join(base, "host-etc")},
+		{name: "absolute source through a symlink is followed", mount: spec.Mount{Source: filepath.Join(base, "links", "to-host-etc")}, want: filepath.Join(base, "host-etc")},
 		{name: "symlink to / when allowed", mount: spec.Mount{Source: "./to-root"}, allow: true, want: "/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +111,7 @@ func TestPrepareBindSources(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range []string{filepath.Join(project, "absent"), filepath.Join(stateRoot, "new"), filepath.Join(stateRoot, "planted")} {
+	for _, p := range []string{filepath.Join(project, "absent"), filepath.Join(stateRoot, "new"), filepath.Join(stateRoot, "planted"), filepath.Join(base, "elsewhere")} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s was created: %v", p, err)
 		}
