@@ -302,3 +302,29 @@ func TestAnonymousName(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestTmpfsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		ro    bool
+		size  int64
+		mode  uint32
+		extra []string
+		want  string
+	}{
+		{want: "nosuid,nodev,noexec"},
+		{ro: true, size: 1024, mode: 0o700, want: "nosuid,nodev,noexec,ro,size=1024,mode=700"},
+		{extra: []string{"exec"}, want: "nosuid,nodev,exec"},
+		{extra: []string{"exec", "suid", "dev", "noatime"}, want: "exec,suid,dev,noatime"},
+		{extra: []string{"uid=1000", "gid=1000"}, mode: 0o755, want: "nosuid,nodev,noexec,uid=1000,gid=1000,mode=755"},
+		{ro: true, extra: []string{"rw"}, want: "nosuid,nodev,noexec"},
+		{extra: []string{"noexec"}, want: "nosuid,nodev,noexec"},
+	} {
+		got, err := tmpfsOptions(tc.ro, tc.size, tc.mode, tc.extra)
+		if err != nil || strings.Join(got, ",") != tc.want {
+			t.Errorf("tmpfsOptions(%v, %d, %o, %v) = %v, %v; want %s", tc.ro, tc.size, tc.mode, tc.extra, got, err, tc.want)
+		}
+	}
+	if _, err := tmpfsOptions(false, 0, 0, []string{"huge=always"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown option: %v, want ErrInvalid", err)
+	}
+}
