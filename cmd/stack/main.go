@@ -54,6 +54,8 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		configCommand(),
+		imageCommand(),
+		pullCommand(),
 		versionCommand(),
 		volumeCommand(),
 	}
