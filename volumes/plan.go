@@ -318,7 +318,7 @@ func checkHostSource(src string, protected []string) error {
 }
 
 func planTmpfs(m spec.Mount, dest string) (Planned, error) {
-	opts, err := tmpfsOptions(m.ReadOnly, m.TmpfsSize, m.TmpfsMode, nil)
+	opts, err := tmpfsOptions(m.ReadOnly, m.TmpfsSize, m.TmpfsMode, m.Options)
 	if err != nil {
 		return Planned{}, err
 	}

@@ -149,6 +149,14 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name:  "tmpfs short syntax flags",
+			mount: spec.Mount{Type: spec.MountTmpfs, Target: "/run", Options: []string{"exec", "uid=1000"}, TmpfsMode: 0o755},
+			want: Planned{
+				Type:  spec.MountTmpfs,
+				Mount: specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "exec", "uid=1000", "mode=755"}},
+			},
+		},
+		{
 			name:  "tmpfs read-only, defaults",
 			mount: spec.Mount{Type: spec.MountTmpfs, Target: "/tmp", ReadOnly: true},
 			want: Planned{
