@@ -51,10 +51,8 @@ func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]spe
 	for _, p := range plan {
 		m := p.Mount
 		m.Options = append([]string(nil), p.Mount.Options...)
-		if c.Rootfs != "" {
-			if _, err := ResolveTarget(c.Rootfs, m.Destination); err != nil {
-				return undo(err)
-			}
+		if err := checkTarget(c.Rootfs, out, m.Destination); err != nil {
+			return undo(err)
 		}
 		switch p.Type {
 		case spec.MountVolume:
@@ -197,4 +195,33 @@ func checkResolved(p Planned, src, resolved string) error {
 		}
 	}
 	return nil
+}
+
+// checkTarget runs ResolveTarget where the mount will really land: below an earlier mount of the
+// same container (a volume at /data, then a bind at /data/conf) that is the earlier mount's
+// source, whose content a container may have written (a planted conf -> /etc); otherwise the
+// rootfs. A tmpfs parent is empty, so nothing below it needs checking.
+func checkTarget(rootfs string, earlier []specs.Mount, dest string) error {
+	var parent *specs.Mount
+	for i := range earlier {
+		e := &earlier[i]
+		if e.Destination != dest && within(e.Destination, dest) && (parent == nil || len(e.Destination) > len(parent.Destination)) {
+			parent = e
+		}
+	}
+	switch {
+	case parent == nil:
+		if rootfs == "" {
+			return nil
+		}
+		_, err := ResolveTarget(rootfs, dest)
+		return err
+	case parent.Type == "tmpfs":
+		return nil
+	default:
+		if _, err := ResolveTarget(parent.Source, "/"+rel(parent.Destination, dest)); err != nil {
+			return fmt.Errorf("below the mount at %s: %w", parent.Destination, err)
+		}
+		return nil
+	}
 }

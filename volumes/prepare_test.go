@@ -143,3 +143,59 @@ func TestPrepareReleasesOnFailure(t *testing.T) {
 		t.Errorf("users after a failed Prepare = %v, want none", v.Users)
 	}
 }
+
+func TestPrepareChecksTargetsBelowEarlierMounts(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	project := filepath.Join(base, "project")
+	rootfs := filepath.Join(base, "rootfs")
+	for _, d := range []string{filepath.Join(project, "conf"), rootfs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(filepath.Join(base, "state", Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := PlanOptions{
+		Project: "shop", Container: "shop-web-1", ProjectDir: project, StateRoot: filepath.Join(base, "state"),
+		Volumes: map[string]*spec.Volume{"data": {Key: "data", Name: "shop_data"}},
+	}
+	plan, err := Plan([]spec.Mount{
+		{Type: spec.MountBind, Source: "./conf", Target: "/data/conf"},
+		{Type: spec.MountVolume, Source: "data", Target: "/data"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First run: fine. Then a container writes a symlink into the volume where the bind goes.
+	if _, err := s.Prepare(ctx, Container{ID: "c1", Rootfs: rootfs}, plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseContainer("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(s.DataPath("shop_data"), "conf")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Prepare(ctx, Container{ID: "c2", Rootfs: rootfs}, plan)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "below the mount at /data") {
+		t.Fatalf("Prepare with a planted symlink in the volume = %v, want ErrRefused below /data", err)
+	}
+	if v, err := s.Inspect("shop_data"); err != nil || len(v.Users) != 0 {
+		t.Errorf("users after the refusal = %v, %v; want none", v.Users, err)
+	}
+
+	// Below a tmpfs there is nothing a container could have planted.
+	plan, err = Plan([]spec.Mount{
+		{Type: spec.MountTmpfs, Target: "/data"},
+		{Type: spec.MountBind, Source: "./conf", Target: "/data/conf"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c3", Rootfs: rootfs}, plan); err != nil {
+		t.Errorf("bind below a tmpfs: %v", err)
+	}
+}
