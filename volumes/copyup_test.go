@@ -43,6 +43,7 @@ func imageRootfs(t *testing.T) string {
 	must(os.Symlink("seed.txt", filepath.Join(data, "rel-link")))
 	must(os.Symlink("/etc/passwd", filepath.Join(data, "abs-link")))
 	must(unix.Mkfifo(filepath.Join(data, "fifo"), 0o620))
+	must(unix.Mknod(filepath.Join(data, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
 	for _, p := range []string{"sub/setuid", "seed.txt", "sub", "fifo", "."} {
 		must(os.Chown(filepath.Join(data, p), testUID, testGID))
 	}
@@ -54,8 +55,9 @@ func imageRootfs(t *testing.T) string {
 	if err := unix.Setxattr(filepath.Join(data, "seed.txt"), "user.origin", []byte("image"), 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"seed.txt", "sub/setuid", "sub", "."} {
-		must(os.Chtimes(filepath.Join(data, p), seedTime, seedTime))
+	ts := []unix.Timespec{unix.NsecToTimespec(seedTime.UnixNano()), unix.NsecToTimespec(seedTime.UnixNano())}
+	for _, p := range []string{"seed.txt", "sub/setuid", "rel-link", "abs-link", "fifo", "null", "sub", "."} {
+		must(unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(data, p), ts, unix.AT_SYMLINK_NOFOLLOW))
 	}
 	return root
 }
@@ -91,12 +93,9 @@ func TestCopyUpPreservesOwnersModesAndLinks(t *testing.T) {
 	}
 	src := filepath.Join(rootfs, "data")
 	dst := v.Mountpoint
-	for _, p := range []string{".", "seed.txt", "sub", "sub/setuid", "sub/seed-link", "rel-link", "fifo"} {
+	for _, p := range []string{".", "seed.txt", "sub", "sub/setuid", "sub/seed-link", "rel-link", "abs-link", "fifo", "null"} {
 		want, got := facts(t, filepath.Join(src, p)), facts(t, filepath.Join(dst, p))
-		if p == "rel-link" || p == "fifo" {
-			want.mtime, got.mtime = time.Time{}, time.Time{} // not set by the fixture; only owner/mode here
-		}
-		if got != want {
+		if got != want || got.mtime != seedTime {
 			t.Errorf("%s: got %+v, want %+v", p, got, want)
 		}
 	}
@@ -114,6 +113,9 @@ func TestCopyUpPreservesOwnersModesAndLinks(t *testing.T) {
 		if got, err := os.Readlink(filepath.Join(dst, link)); err != nil || got != want {
 			t.Errorf("%s -> %q, %v; want a symlink to %q", link, got, err, want)
 		}
+	}
+	if st := facts2(t, filepath.Join(dst, "null")); st.Rdev != facts2(t, filepath.Join(src, "null")).Rdev {
+		t.Errorf("device node copied as %d, want %d", st.Rdev, facts2(t, filepath.Join(src, "null")).Rdev)
 	}
 	a, b2 := facts2(t, filepath.Join(dst, "seed.txt")), facts2(t, filepath.Join(dst, "sub", "seed-link"))
 	if a.Ino != b2.Ino {
