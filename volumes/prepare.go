@@ -30,7 +30,8 @@ type Container struct {
 // against the rootfs, ensures each volume (creating it on first use), records c as its user and
 // copies image content up into it; creates missing bind sources where allowed and checks bind
 // sources again after resolving host symlinks. It returns the OCI mounts for the runtime, bind
-// sources replaced by their resolved paths. On failure it releases the volumes it recorded c in.
+// sources replaced by their resolved paths. On failure it releases the volumes it recorded c in
+// (not those c already used, e.g. on a restart).
 func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]specs.Mount, error) {
 	if c.ID == "" {
 		return nil, fmt.Errorf("prepare mounts: %w: empty container id", ErrInvalid)
@@ -63,10 +64,13 @@ func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]spe
 			if err != nil {
 				return undo(fmt.Errorf("mount %s: %w", m.Destination, err))
 			}
-			if err := s.Use(v.Name, c.ID); err != nil {
+			added, err := s.use(v.Name, c.ID)
+			if err != nil {
 				return undo(fmt.Errorf("mount %s: %w", m.Destination, err))
 			}
-			used = append(used, v.Name)
+			if added {
+				used = append(used, v.Name) // a user recorded before this call stays on failure
+			}
 			if !p.NoCopy && c.Rootfs != "" {
 				if _, err := s.CopyUp(ctx, v.Name, c.Rootfs, m.Destination, c.ID); err != nil {
 					return undo(fmt.Errorf("mount %s: %w", m.Destination, err))

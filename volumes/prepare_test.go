@@ -199,3 +199,33 @@ func TestPrepareChecksTargetsBelowEarlierMounts(t *testing.T) {
 		t.Errorf("bind below a tmpfs: %v", err)
 	}
 }
+
+func TestPrepareFailureKeepsEarlierUse(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	o := testPlanOptions()
+	o.StateRoot = filepath.Dir(s.Root())
+	ok, err := Plan([]spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c1"}, ok); err != nil {
+		t.Fatal(err)
+	}
+	// The same container prepared again (a restart) with a mount that fails: its earlier use of
+	// shop_data must stay recorded.
+	bad, err := Plan([]spec.Mount{
+		{Type: spec.MountVolume, Source: "data", Target: "/data"},
+		{Type: spec.MountVolume, Source: "ext", Target: "/ext"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c1"}, bad); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Prepare = %v, want ErrNotFound", err)
+	}
+	v, err := s.Inspect("shop_data")
+	if err != nil || len(v.Users) != 1 || v.Users[0] != "c1" {
+		t.Errorf("users = %v, %v; want [c1]", v.Users, err)
+	}
+}
