@@ -56,6 +56,13 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 	if v.CopyUp != nil {
 		return false, nil
 	}
+	if v.CopyingUp {
+		// A copy started and its process died (we hold the lock it held): what is in the volume
+		// is a partial copy, not user data. Start again from an empty volume.
+		if err := emptyDir(s.DataPath(name)); err != nil {
+			return fail(err)
+		}
+	}
 
 	src, err := openImageDir(rootfs, target)
 	if err != nil || src == nil {
@@ -78,16 +85,23 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 		return false, nil
 	}
 
+	// Mark the copy as started first, so that a copy cut short by a crash is recognised as such.
+	if err := s.update(name, func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
+		return fail(err)
+	}
 	c := &copier{ctx: ctx, dstRoot: int(dst.Fd()), links: map[fileID]string{}}
-	if err := c.copyDir(int(src.Fd()), int(dst.Fd()), ""); err != nil {
+	err = c.copyDir(int(src.Fd()), int(dst.Fd()), "")
+	if err == nil {
+		err = c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name))
+	}
+	if err != nil {
 		// Leave the volume empty again, so that the next attempt copies from scratch instead of
 		// finding a half copy and keeping it as user data.
-		return fail(errors.Join(err, emptyDir(s.DataPath(name))))
-	}
-	if err := c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name)); err != nil {
-		return fail(errors.Join(err, emptyDir(s.DataPath(name))))
+		err = errors.Join(err, emptyDir(s.DataPath(name)))
+		return fail(errors.Join(err, s.update(name, func(v *Volume) bool { v.CopyingUp = false; return true })))
 	}
 	err = s.update(name, func(v *Volume) bool {
+		v.CopyingUp = false
 		v.CopyUp = &CopyUp{At: s.now().UTC(), Target: target, Container: containerID}
 		return true
 	})

@@ -373,3 +373,40 @@ func TestConcurrentPrepareCopiesOnce(t *testing.T) {
 		t.Errorf("seed.txt = %q, %v", b, err)
 	}
 }
+
+func TestCopyUpRedoesAnInterruptedCopy(t *testing.T) {
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "data", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "sub/b"} {
+		if err := os.WriteFile(filepath.Join(rootfs, "data", f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a copy killed midway leaves: the marker, and part of the content.
+	if err := s.update("vol", func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v.Mountpoint, "a"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c2"); err != nil || !copied {
+		t.Fatalf("CopyUp after an interrupted copy = %v, %v; want a fresh copy", copied, err)
+	}
+	for f, want := range map[string]string{"a": "a", "sub/b": "sub/b"} {
+		if b, err := os.ReadFile(filepath.Join(v.Mountpoint, f)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", f, b, err, want)
+		}
+	}
+	rec, err := s.Inspect("vol")
+	if err != nil || rec.CopyingUp || rec.CopyUp == nil {
+		t.Errorf("record after the copy: %+v, %v", rec, err)
+	}
+}

@@ -52,6 +52,9 @@ type Volume struct {
 	Mountpoint string `json:"mountpoint"`
 	// CopyUp is set once image content was copied into the volume; it is never copied again.
 	CopyUp *CopyUp `json:"copy_up,omitempty"`
+	// CopyingUp is set while a copy-up runs; found set by the next copy-up, it means a copy was
+	// cut short (crash), and the partial content is discarded.
+	CopyingUp bool `json:"copying_up,omitempty"`
 	// Users are the ids of containers that mount the volume, sorted.
 	Users []string `json:"users,omitempty"`
 }
