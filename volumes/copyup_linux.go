@@ -89,7 +89,7 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 	if err := s.update(name, func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
 		return fail(err)
 	}
-	c := &copier{ctx: ctx, dstRoot: int(dst.Fd()), links: map[fileID]string{}}
+	c := &copier{ctx: ctx, dstRoot: int(dst.Fd()), links: map[fileID]string{}, after: s.afterCopyEntry}
 	err = c.copyDir(int(src.Fd()), int(dst.Fd()), "")
 	if err == nil {
 		err = c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name))
@@ -172,6 +172,7 @@ type copier struct {
 	ctx     context.Context
 	dstRoot int
 	links   map[fileID]string // hard-linked files already copied, by source inode -> path below dstRoot
+	after   func()            // see Store.afterCopyEntry
 }
 
 func (c *copier) copyDir(src, dst int, rel string) error {
@@ -185,6 +186,9 @@ func (c *copier) copyDir(src, dst int, rel string) error {
 		}
 		if err := c.copyEntry(src, dst, name, filepath.Join(rel, name)); err != nil {
 			return err
+		}
+		if c.after != nil {
+			c.after()
 		}
 	}
 	return nil

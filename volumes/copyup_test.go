@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"syscall"
@@ -408,5 +409,80 @@ func TestCopyUpRedoesAnInterruptedCopy(t *testing.T) {
 	rec, err := s.Inspect("vol")
 	if err != nil || rec.CopyingUp || rec.CopyUp == nil {
 		t.Errorf("record after the copy: %+v, %v", rec, err)
+	}
+}
+
+// TestCopyUpKilledMidway kills, with SIGKILL, a process that is copying image content into a
+// volume, then copies again: the result is the whole content, not the part the first copy made.
+func TestCopyUpKilledMidway(t *testing.T) {
+	const envRoot, envRootfs = "STACK_TEST_COPYUP_STORE", "STACK_TEST_COPYUP_ROOTFS"
+	if root := os.Getenv(envRoot); root != "" {
+		// The child: copy, and stop for good after the third entry.
+		s, err := Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		s.afterCopyEntry = func() {
+			if n++; n == 3 {
+				select {}
+			}
+		}
+		_, err = s.CopyUp(context.Background(), "vol", os.Getenv(envRootfs), "/data", "child")
+		t.Fatalf("child copy returned (%v); it should have been killed", err)
+	}
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(rootfs, "data", fmt.Sprintf("f%02d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCopyUpKilledMidway$")
+	cmd.Env = append(os.Environ(), envRoot+"="+s.Root(), envRootfs+"="+rootfs)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, _ := os.ReadDir(v.Mountpoint)
+		rec, err := s.Inspect("vol")
+		if err == nil && rec.CopyingUp && len(entries) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child copy did not get going: %+v, %d entries", rec, len(entries))
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a timing assumption
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waited = true
+
+	if entries, _ := os.ReadDir(v.Mountpoint); len(entries) != 3 {
+		t.Fatalf("the killed copy left %d entries, want 3", len(entries))
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c2"); err != nil || !copied {
+		t.Fatalf("CopyUp after the killed one = %v, %v", copied, err)
+	}
+	if entries, _ := os.ReadDir(v.Mountpoint); len(entries) != 20 {
+		t.Errorf("volume holds %d entries after the second copy, want 20", len(entries))
 	}
 }

@@ -107,6 +107,9 @@ func RandomName() (string, error) {
 type Store struct {
 	root string
 	now  func() time.Time
+	// afterCopyEntry, when set, runs after each entry copy-up copies (a test seam: a test
+	// stops a copy midway to kill its process).
+	afterCopyEntry func()
 }
 
 // Open opens (creating it, mode 0700) the volume store at root, normally <stateRoot>/volumes.
