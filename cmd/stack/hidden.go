@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/stackrun/stack/runtime"
+	"github.com/stackrun/stack/runtime/builtin"
 	"github.com/stackrun/stack/runtime/monitor"
 	_ "github.com/stackrun/stack/runtime/nsenter" // joins a container's namespaces for exec, before Go starts
 )
@@ -12,7 +13,7 @@ var hiddenModes = map[string]func(){
 	runtime.InitArg:     runtime.InitMain,
 	runtime.ExecArg:     runtime.ExecMain,
 	runtime.TinyInitArg: runtime.TinyInitMain,
-	monitor.Mode:        func() { monitor.Main(nil) },
+	monitor.Mode:        func() { monitor.Main(builtin.New) },
 }
 
 func runHiddenMode(args []string) {
