@@ -89,7 +89,7 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 	if err := s.update(name, func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
 		return fail(err)
 	}
-	c := &copier{ctx: ctx, dstRoot: int(dst.Fd()), links: map[fileID]string{}, after: s.afterCopyEntry}
+	c := &copier{ctx: ctx, dstRoot: dst, links: map[fileID]linkRef{}, after: s.afterCopyEntry}
 	err = c.copyDir(int(src.Fd()), int(dst.Fd()), "")
 	if err == nil {
 		err = c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name))
@@ -165,14 +165,21 @@ func emptyDir(dir string) error {
 
 type fileID struct{ dev, ino uint64 }
 
+// linkRef is the first copy of a hard-linked file: where it is below the volume's root and which
+// inode it got, so that a later link to it can check it is still that file.
+type linkRef struct {
+	rel string
+	dst fileID
+}
+
 // copier copies a tree between two directory descriptors. It never follows a symlink and never
 // opens anything by an absolute path, so neither the image nor a container writing into the
 // volume can redirect it.
 type copier struct {
 	ctx     context.Context
-	dstRoot int
-	links   map[fileID]string // hard-linked files already copied, by source inode -> path below dstRoot
-	after   func()            // see Store.afterCopyEntry
+	dstRoot *os.File
+	links   map[fileID]linkRef // hard-linked files already copied, by source inode
+	after   func()             // see Store.afterCopyEntry
 }
 
 func (c *copier) copyDir(src, dst int, rel string) error {
@@ -224,17 +231,18 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 		}
 	case unix.S_IFREG:
 		id := fileID{uint64(st.Dev), st.Ino}
-		if st.Nlink > 1 {
-			if first, ok := c.links[id]; ok {
-				if err := unix.Linkat(c.dstRoot, first, dst, name, 0); err != nil {
-					return pathErr("link", err)
-				}
-				return nil
+		if first, ok := c.links[id]; ok && st.Nlink > 1 {
+			if err := c.link(first, dst, name); err != nil {
+				return pathErr("link", err)
 			}
-			c.links[id] = rel
+			return nil
 		}
-		if err := copyFile(src, dst, name, &st); err != nil {
+		dstID, err := copyFile(src, dst, name, &st)
+		if err != nil {
 			return pathErr("copy", err)
+		}
+		if st.Nlink > 1 {
+			c.links[id] = linkRef{rel: rel, dst: dstID}
 		}
 	case unix.S_IFLNK:
 		target, err := readlinkat(src, name)
@@ -275,26 +283,49 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 	return nil
 }
 
-func copyFile(src, dst int, name string, st *unix.Stat_t) error {
-	sfd, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// link makes name in dst a hard link to the first copy. The first copy is found again inside the
+// volume (pathrs-lite, so a symlink a running container put in its way cannot lead out of the
+// volume) and must still be the inode copied, else the volume changed under the copy.
+func (c *copier) link(first linkRef, dst int, name string) error {
+	h, err := pathrs.OpenatInRoot(c.dstRoot, first.rel)
 	if err != nil {
 		return err
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
+		return &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	if (fileID{uint64(st.Dev), st.Ino}) != first.dst {
+		return fmt.Errorf("/%s changed in the volume during the copy", first.rel)
+	}
+	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", h.Fd()), dst, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+func copyFile(src, dst int, name string, st *unix.Stat_t) (fileID, error) {
+	sfd, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fileID{}, err
 	}
 	sf := os.NewFile(uintptr(sfd), name)
 	defer sf.Close()
 	dfd, err := unix.Openat(dst, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fileID{}, err
 	}
 	df := os.NewFile(uintptr(dfd), name)
 	defer df.Close()
 	if _, err := io.Copy(df, sf); err != nil {
-		return err
+		return fileID{}, err
 	}
 	if err := fdAttrs(sfd, dfd, st); err != nil {
-		return err
+		return fileID{}, err
 	}
-	return df.Close()
+	var dstSt unix.Stat_t
+	if err := unix.Fstat(dfd, &dstSt); err != nil {
+		return fileID{}, &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	return fileID{uint64(dstSt.Dev), dstSt.Ino}, df.Close()
 }
 
 // fdAttrs gives dst the owner, mode and extended attributes of src. The mode is set after the

@@ -486,3 +486,37 @@ func TestCopyUpKilledMidway(t *testing.T) {
 		t.Errorf("volume holds %d entries after the second copy, want 20", len(entries))
 	}
 }
+
+func TestCopyUpHardLinks(t *testing.T) {
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	data := filepath.Join(rootfs, "data")
+	if err := os.MkdirAll(filepath.Join(data, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a", "one"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"a/b/two", "three"} {
+		if err := os.Link(filepath.Join(data, "a", "one"), filepath.Join(data, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c1"); err != nil || !copied {
+		t.Fatalf("CopyUp = %v, %v", copied, err)
+	}
+	ino := facts2(t, filepath.Join(v.Mountpoint, "a", "one")).Ino
+	for _, l := range []string{"a/b/two", "three"} {
+		if got := facts2(t, filepath.Join(v.Mountpoint, l)).Ino; got != ino {
+			t.Errorf("%s is inode %d, want a hard link to a/one (%d)", l, got, ino)
+		}
+	}
+	if n := facts2(t, filepath.Join(v.Mountpoint, "three")).Nlink; n != 3 {
+		t.Errorf("link count %d, want 3", n)
+	}
+}
