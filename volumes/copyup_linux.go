@@ -207,7 +207,6 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 	if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return pathErr("lstat", err)
 	}
-	perm := st.Mode & 0o7777
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := unix.Mkdirat(dst, name, 0o700); err != nil {
@@ -262,12 +261,8 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 		if err := unix.Mknodat(dst, name, st.Mode, int(st.Rdev)); err != nil {
 			return pathErr("mknod", err)
 		}
-		if err := unix.Fchownat(dst, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return pathErr("chown", err)
-		}
-		// Not a symlink (just made by mknod), so fchmodat's following cannot lead anywhere.
-		if err := unix.Fchmodat(dst, name, perm, 0); err != nil {
-			return pathErr("chmod", err)
+		if err := nodeAttrs(dst, name, &st); err != nil {
+			return pathErr("set attributes", err)
 		}
 		if err := pathXattrs(src, dst, name); err != nil {
 			return pathErr("xattrs", err)
@@ -338,6 +333,32 @@ func fdAttrs(src, dst int, st *unix.Stat_t) error {
 		return &os.SyscallError{Syscall: "fchmod", Err: err}
 	}
 	return fdXattrs(src, dst)
+}
+
+// nodeAttrs gives a device node or fifo just made by mknod its owner and mode. It works on an
+// O_PATH descriptor of the node, checked to still be a node: chmod by name would follow a symlink
+// that a container writing into the volume swapped in, and chmod a host file.
+func nodeAttrs(dir int, name string, st *unix.Stat_t) error {
+	fd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var got unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil {
+		return &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	if got.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+		return errors.New("replaced in the volume during the copy")
+	}
+	if err := unix.Fchownat(fd, "", int(st.Uid), int(st.Gid), unix.AT_EMPTY_PATH); err != nil {
+		return &os.SyscallError{Syscall: "fchownat", Err: err}
+	}
+	// The magic link names the inode opened above, whatever happens to name meanwhile.
+	if err := unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), st.Mode&0o7777); err != nil {
+		return &os.SyscallError{Syscall: "chmod", Err: err}
+	}
+	return nil
 }
 
 // copyRootAttrs gives the volume's top directory the owner, mode, xattrs and times of the image's
