@@ -10,10 +10,9 @@ import (
 // hiddenModes maps a hidden argv[1] to its entry point. Entries never return. They are not
 // listed in --help; they are how stack re-executes itself as a container's init or monitor.
 var hiddenModes = map[string]func(){
-	runtime.InitArg:     runtime.InitMain,
-	runtime.ExecArg:     runtime.ExecMain,
-	runtime.TinyInitArg: runtime.TinyInitMain,
-	monitor.Mode:        func() { monitor.Main(builtin.New) },
+	runtime.InitArg: runtime.InitMain,
+	runtime.ExecArg: runtime.ExecMain,
+	monitor.Mode:    func() { monitor.Main(builtin.New) },
 }
 
 func runHiddenMode(args []string) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/engine/local"
@@ -120,13 +119,9 @@ func lifecycleCommands() []*cli.Command {
 			Name: "kill", Usage: "send a signal to containers (default SIGKILL)", ArgsUsage: "[SERVICE...]",
 			Flags: append(stackFileFlags(false), &cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "SIGKILL", Usage: "signal name or number"}),
 			Action: func(c *cli.Context) error {
-				sig := unix.SignalNum(ensureSIG(c.String("signal")))
-				if sig == 0 {
-					var n int
-					if _, err := fmt.Sscan(c.String("signal"), &n); err != nil || n <= 0 {
-						return usageError{fmt.Errorf("--signal %q: unknown signal", c.String("signal"))}
-					}
-					sig = unix.Signal(n)
+				sig, err := parseSignal(c.String("signal"))
+				if err != nil {
+					return usageError{fmt.Errorf("--signal: %w", err)}
 				}
 				p, err := openProject(c, false)
 				if err != nil {
@@ -145,11 +140,4 @@ func lifecycleCommands() []*cli.Command {
 			},
 		},
 	}
-}
-
-func ensureSIG(s string) string {
-	if len(s) >= 3 && (s[:3] == "SIG" || s[:3] == "sig") {
-		return "SIG" + s[3:]
-	}
-	return "SIG" + s
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/network"
 	"github.com/stackrun/stack/planner"
+	"github.com/stackrun/stack/runtime"
 	"github.com/stackrun/stack/runtime/builtin"
 	"github.com/stackrun/stack/runtime/monitor"
 	"github.com/stackrun/stack/spec"
@@ -105,7 +106,7 @@ func (c Containers) Create(ctx context.Context, cs *engine.ContainerSpec) (err e
 		annotations[k] = v
 	}
 	if s.Init {
-		annotations["io.stackrun.init"] = "true"
+		annotations[runtime.AnnotationInit] = "true"
 	}
 	ocfg, err := oci.Build(oci.Input{
 		Service:     s,
@@ -443,4 +444,3 @@ func (h *Host) Status(id string) (*monitor.Status, error) {
 	}
 	return monitor.Inspect(rec.Monitor.StateDir, rec.Monitor.RunDir)
 }
-
