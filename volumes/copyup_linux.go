@@ -56,6 +56,13 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 	if v.CopyUp != nil {
 		return false, nil
 	}
+	if v.CopyingUp {
+		// A copy started and its process died (we hold the lock it held): what is in the volume
+		// is a partial copy, not user data. Start again from an empty volume.
+		if err := emptyDir(s.DataPath(name)); err != nil {
+			return fail(err)
+		}
+	}
 
 	src, err := openImageDir(rootfs, target)
 	if err != nil || src == nil {
@@ -78,16 +85,23 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, target, containerID st
 		return false, nil
 	}
 
-	c := &copier{ctx: ctx, dstRoot: int(dst.Fd()), links: map[fileID]string{}}
-	if err := c.copyDir(int(src.Fd()), int(dst.Fd()), ""); err != nil {
+	// Mark the copy as started first, so that a copy cut short by a crash is recognised as such.
+	if err := s.update(name, func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
+		return fail(err)
+	}
+	c := &copier{ctx: ctx, dstRoot: dst, links: map[fileID]linkRef{}, after: s.afterCopyEntry}
+	err = c.copyDir(int(src.Fd()), int(dst.Fd()), "")
+	if err == nil {
+		err = c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name))
+	}
+	if err != nil {
 		// Leave the volume empty again, so that the next attempt copies from scratch instead of
 		// finding a half copy and keeping it as user data.
-		return fail(errors.Join(err, emptyDir(s.DataPath(name))))
-	}
-	if err := c.copyRootAttrs(int(src.Fd()), int(dst.Fd()), s.DataPath(name)); err != nil {
-		return fail(errors.Join(err, emptyDir(s.DataPath(name))))
+		err = errors.Join(err, emptyDir(s.DataPath(name)))
+		return fail(errors.Join(err, s.update(name, func(v *Volume) bool { v.CopyingUp = false; return true })))
 	}
 	err = s.update(name, func(v *Volume) bool {
+		v.CopyingUp = false
 		v.CopyUp = &CopyUp{At: s.now().UTC(), Target: target, Container: containerID}
 		return true
 	})
@@ -151,13 +165,21 @@ func emptyDir(dir string) error {
 
 type fileID struct{ dev, ino uint64 }
 
+// linkRef is the first copy of a hard-linked file: where it is below the volume's root and which
+// inode it got, so that a later link to it can check it is still that file.
+type linkRef struct {
+	rel string
+	dst fileID
+}
+
 // copier copies a tree between two directory descriptors. It never follows a symlink and never
 // opens anything by an absolute path, so neither the image nor a container writing into the
 // volume can redirect it.
 type copier struct {
 	ctx     context.Context
-	dstRoot int
-	links   map[fileID]string // hard-linked files already copied, by source inode -> path below dstRoot
+	dstRoot *os.File
+	links   map[fileID]linkRef // hard-linked files already copied, by source inode
+	after   func()             // see Store.afterCopyEntry
 }
 
 func (c *copier) copyDir(src, dst int, rel string) error {
@@ -172,6 +194,9 @@ func (c *copier) copyDir(src, dst int, rel string) error {
 		if err := c.copyEntry(src, dst, name, filepath.Join(rel, name)); err != nil {
 			return err
 		}
+		if c.after != nil {
+			c.after()
+		}
 	}
 	return nil
 }
@@ -182,7 +207,6 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 	if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return pathErr("lstat", err)
 	}
-	perm := st.Mode & 0o7777
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := unix.Mkdirat(dst, name, 0o700); err != nil {
@@ -206,17 +230,18 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 		}
 	case unix.S_IFREG:
 		id := fileID{uint64(st.Dev), st.Ino}
-		if st.Nlink > 1 {
-			if first, ok := c.links[id]; ok {
-				if err := unix.Linkat(c.dstRoot, first, dst, name, 0); err != nil {
-					return pathErr("link", err)
-				}
-				return nil
+		if first, ok := c.links[id]; ok && st.Nlink > 1 {
+			if err := c.link(first, dst, name); err != nil {
+				return pathErr("link", err)
 			}
-			c.links[id] = rel
+			return nil
 		}
-		if err := copyFile(src, dst, name, &st); err != nil {
+		dstID, err := copyFile(src, dst, name, &st)
+		if err != nil {
 			return pathErr("copy", err)
+		}
+		if st.Nlink > 1 {
+			c.links[id] = linkRef{rel: rel, dst: dstID}
 		}
 	case unix.S_IFLNK:
 		target, err := readlinkat(src, name)
@@ -236,12 +261,8 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 		if err := unix.Mknodat(dst, name, st.Mode, int(st.Rdev)); err != nil {
 			return pathErr("mknod", err)
 		}
-		if err := unix.Fchownat(dst, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return pathErr("chown", err)
-		}
-		// Not a symlink (just made by mknod), so fchmodat's following cannot lead anywhere.
-		if err := unix.Fchmodat(dst, name, perm, 0); err != nil {
-			return pathErr("chmod", err)
+		if err := nodeAttrs(dst, name, &st); err != nil {
+			return pathErr("set attributes", err)
 		}
 		if err := pathXattrs(src, dst, name); err != nil {
 			return pathErr("xattrs", err)
@@ -257,26 +278,49 @@ func (c *copier) copyEntry(src, dst int, name, rel string) error {
 	return nil
 }
 
-func copyFile(src, dst int, name string, st *unix.Stat_t) error {
-	sfd, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// link makes name in dst a hard link to the first copy. The first copy is found again inside the
+// volume (pathrs-lite, so a symlink a running container put in its way cannot lead out of the
+// volume) and must still be the inode copied, else the volume changed under the copy.
+func (c *copier) link(first linkRef, dst int, name string) error {
+	h, err := pathrs.OpenatInRoot(c.dstRoot, first.rel)
 	if err != nil {
 		return err
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
+		return &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	if (fileID{uint64(st.Dev), st.Ino}) != first.dst {
+		return fmt.Errorf("/%s changed in the volume during the copy", first.rel)
+	}
+	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", h.Fd()), dst, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+func copyFile(src, dst int, name string, st *unix.Stat_t) (fileID, error) {
+	sfd, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fileID{}, err
 	}
 	sf := os.NewFile(uintptr(sfd), name)
 	defer sf.Close()
 	dfd, err := unix.Openat(dst, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fileID{}, err
 	}
 	df := os.NewFile(uintptr(dfd), name)
 	defer df.Close()
 	if _, err := io.Copy(df, sf); err != nil {
-		return err
+		return fileID{}, err
 	}
 	if err := fdAttrs(sfd, dfd, st); err != nil {
-		return err
+		return fileID{}, err
 	}
-	return df.Close()
+	var dstSt unix.Stat_t
+	if err := unix.Fstat(dfd, &dstSt); err != nil {
+		return fileID{}, &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	return fileID{uint64(dstSt.Dev), dstSt.Ino}, df.Close()
 }
 
 // fdAttrs gives dst the owner, mode and extended attributes of src. The mode is set after the
@@ -289,6 +333,32 @@ func fdAttrs(src, dst int, st *unix.Stat_t) error {
 		return &os.SyscallError{Syscall: "fchmod", Err: err}
 	}
 	return fdXattrs(src, dst)
+}
+
+// nodeAttrs gives a device node or fifo just made by mknod its owner and mode. It works on an
+// O_PATH descriptor of the node, checked to still be a node: chmod by name would follow a symlink
+// that a container writing into the volume swapped in, and chmod a host file.
+func nodeAttrs(dir int, name string, st *unix.Stat_t) error {
+	fd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var got unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil {
+		return &os.SyscallError{Syscall: "fstat", Err: err}
+	}
+	if got.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+		return errors.New("replaced in the volume during the copy")
+	}
+	if err := unix.Fchownat(fd, "", int(st.Uid), int(st.Gid), unix.AT_EMPTY_PATH); err != nil {
+		return &os.SyscallError{Syscall: "fchownat", Err: err}
+	}
+	// The magic link names the inode opened above, whatever happens to name meanwhile.
+	if err := unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), st.Mode&0o7777); err != nil {
+		return &os.SyscallError{Syscall: "chmod", Err: err}
+	}
+	return nil
 }
 
 // copyRootAttrs gives the volume's top directory the owner, mode, xattrs and times of the image's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"syscall"
@@ -43,6 +44,7 @@ func imageRootfs(t *testing.T) string {
 	must(os.Symlink("seed.txt", filepath.Join(data, "rel-link")))
 	must(os.Symlink("/etc/passwd", filepath.Join(data, "abs-link")))
 	must(unix.Mkfifo(filepath.Join(data, "fifo"), 0o620))
+	must(unix.Mknod(filepath.Join(data, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
 	for _, p := range []string{"sub/setuid", "seed.txt", "sub", "fifo", "."} {
 		must(os.Chown(filepath.Join(data, p), testUID, testGID))
 	}
@@ -54,8 +56,9 @@ func imageRootfs(t *testing.T) string {
 	if err := unix.Setxattr(filepath.Join(data, "seed.txt"), "user.origin", []byte("image"), 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"seed.txt", "sub/setuid", "sub", "."} {
-		must(os.Chtimes(filepath.Join(data, p), seedTime, seedTime))
+	ts := []unix.Timespec{unix.NsecToTimespec(seedTime.UnixNano()), unix.NsecToTimespec(seedTime.UnixNano())}
+	for _, p := range []string{"seed.txt", "sub/setuid", "rel-link", "abs-link", "fifo", "null", "sub", "."} {
+		must(unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(data, p), ts, unix.AT_SYMLINK_NOFOLLOW))
 	}
 	return root
 }
@@ -91,12 +94,9 @@ func TestCopyUpPreservesOwnersModesAndLinks(t *testing.T) {
 	}
 	src := filepath.Join(rootfs, "data")
 	dst := v.Mountpoint
-	for _, p := range []string{".", "seed.txt", "sub", "sub/setuid", "sub/seed-link", "rel-link", "fifo"} {
+	for _, p := range []string{".", "seed.txt", "sub", "sub/setuid", "sub/seed-link", "rel-link", "abs-link", "fifo", "null"} {
 		want, got := facts(t, filepath.Join(src, p)), facts(t, filepath.Join(dst, p))
-		if p == "rel-link" || p == "fifo" {
-			want.mtime, got.mtime = time.Time{}, time.Time{} // not set by the fixture; only owner/mode here
-		}
-		if got != want {
+		if got != want || got.mtime != seedTime {
 			t.Errorf("%s: got %+v, want %+v", p, got, want)
 		}
 	}
@@ -114,6 +114,9 @@ func TestCopyUpPreservesOwnersModesAndLinks(t *testing.T) {
 		if got, err := os.Readlink(filepath.Join(dst, link)); err != nil || got != want {
 			t.Errorf("%s -> %q, %v; want a symlink to %q", link, got, err, want)
 		}
+	}
+	if st := facts2(t, filepath.Join(dst, "null")); st.Rdev != facts2(t, filepath.Join(src, "null")).Rdev {
+		t.Errorf("device node copied as %d, want %d", st.Rdev, facts2(t, filepath.Join(src, "null")).Rdev)
 	}
 	a, b2 := facts2(t, filepath.Join(dst, "seed.txt")), facts2(t, filepath.Join(dst, "sub", "seed-link"))
 	if a.Ino != b2.Ino {
@@ -369,5 +372,151 @@ func TestConcurrentPrepareCopiesOnce(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(v.Mountpoint, "seed.txt"))
 	if err != nil || string(b) != "seed\n" {
 		t.Errorf("seed.txt = %q, %v", b, err)
+	}
+}
+
+func TestCopyUpRedoesAnInterruptedCopy(t *testing.T) {
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "data", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "sub/b"} {
+		if err := os.WriteFile(filepath.Join(rootfs, "data", f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a copy killed midway leaves: the marker, and part of the content.
+	if err := s.update("vol", func(v *Volume) bool { v.CopyingUp = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v.Mountpoint, "a"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c2"); err != nil || !copied {
+		t.Fatalf("CopyUp after an interrupted copy = %v, %v; want a fresh copy", copied, err)
+	}
+	for f, want := range map[string]string{"a": "a", "sub/b": "sub/b"} {
+		if b, err := os.ReadFile(filepath.Join(v.Mountpoint, f)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", f, b, err, want)
+		}
+	}
+	rec, err := s.Inspect("vol")
+	if err != nil || rec.CopyingUp || rec.CopyUp == nil {
+		t.Errorf("record after the copy: %+v, %v", rec, err)
+	}
+}
+
+// TestCopyUpKilledMidway kills, with SIGKILL, a process that is copying image content into a
+// volume, then copies again: the result is the whole content, not the part the first copy made.
+func TestCopyUpKilledMidway(t *testing.T) {
+	const envRoot, envRootfs = "STACK_TEST_COPYUP_STORE", "STACK_TEST_COPYUP_ROOTFS"
+	if root := os.Getenv(envRoot); root != "" {
+		// The child: copy, and stop for good after the third entry.
+		s, err := Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		s.afterCopyEntry = func() {
+			if n++; n == 3 {
+				select {}
+			}
+		}
+		_, err = s.CopyUp(context.Background(), "vol", os.Getenv(envRootfs), "/data", "child")
+		t.Fatalf("child copy returned (%v); it should have been killed", err)
+	}
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(rootfs, "data", fmt.Sprintf("f%02d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCopyUpKilledMidway$")
+	cmd.Env = append(os.Environ(), envRoot+"="+s.Root(), envRootfs+"="+rootfs)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, _ := os.ReadDir(v.Mountpoint)
+		rec, err := s.Inspect("vol")
+		if err == nil && rec.CopyingUp && len(entries) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child copy did not get going: %+v, %d entries", rec, len(entries))
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a timing assumption
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waited = true
+
+	if entries, _ := os.ReadDir(v.Mountpoint); len(entries) != 3 {
+		t.Fatalf("the killed copy left %d entries, want 3", len(entries))
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c2"); err != nil || !copied {
+		t.Fatalf("CopyUp after the killed one = %v, %v", copied, err)
+	}
+	if entries, _ := os.ReadDir(v.Mountpoint); len(entries) != 20 {
+		t.Errorf("volume holds %d entries after the second copy, want 20", len(entries))
+	}
+}
+
+func TestCopyUpHardLinks(t *testing.T) {
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	data := filepath.Join(rootfs, "data")
+	if err := os.MkdirAll(filepath.Join(data, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a", "one"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"a/b/two", "three"} {
+		if err := os.Link(filepath.Join(data, "a", "one"), filepath.Join(data, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openTestStore(t)
+	v, err := s.Ensure(ctx, Spec{Name: "vol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := s.CopyUp(ctx, "vol", rootfs, "/data", "c1"); err != nil || !copied {
+		t.Fatalf("CopyUp = %v, %v", copied, err)
+	}
+	ino := facts2(t, filepath.Join(v.Mountpoint, "a", "one")).Ino
+	for _, l := range []string{"a/b/two", "three"} {
+		if got := facts2(t, filepath.Join(v.Mountpoint, l)).Ino; got != ino {
+			t.Errorf("%s is inode %d, want a hard link to a/one (%d)", l, got, ino)
+		}
+	}
+	if n := facts2(t, filepath.Join(v.Mountpoint, "three")).Nlink; n != 3 {
+		t.Errorf("link count %d, want 3", n)
 	}
 }

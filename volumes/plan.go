@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,11 @@ type Planned struct {
 	// /proc, /sys and /dev); Prepare checks them again after resolving symlinks. Empty when
 	// AllowHost is set.
 	Protected []string
+	// Confine is set for a bind source inside the project directory (the directory): the source
+	// must still be inside it after host symlinks are resolved. A container that can write to a
+	// bind-mounted project directory could otherwise plant a symlink there (./shared/sub -> /etc)
+	// and send another container's bind mount anywhere on the host. Empty when AllowHost is set.
+	Confine   string
 	AllowHost bool
 }
 
@@ -242,6 +248,9 @@ func planBind(m spec.Mount, dest string, o PlanOptions) (Planned, error) {
 	}
 	if !o.AllowHostMounts {
 		p.Protected = prot
+		if pd := filepath.Clean(o.ProjectDir); filepath.IsAbs(o.ProjectDir) && pd != "/" && within(pd, src) {
+			p.Confine = pd
+		}
 	}
 	return p, nil
 }
@@ -309,25 +318,55 @@ func checkHostSource(src string, protected []string) error {
 }
 
 func planTmpfs(m spec.Mount, dest string) (Planned, error) {
-	// Docker's defaults for tmpfs mounts: no set-uid programs, no devices, no executables.
-	opts := []string{"nosuid", "nodev", "noexec"}
-	if m.ReadOnly {
-		opts = append(opts, "ro")
-	}
-	if m.TmpfsSize < 0 {
-		return Planned{}, fmt.Errorf("%w: tmpfs size %d", ErrInvalid, m.TmpfsSize)
-	}
-	if m.TmpfsSize > 0 {
-		opts = append(opts, "size="+strconv.FormatInt(m.TmpfsSize, 10))
-	}
-	if m.TmpfsMode&^0o7777 != 0 {
-		return Planned{}, fmt.Errorf("%w: tmpfs mode %o", ErrInvalid, m.TmpfsMode)
-	}
-	if m.TmpfsMode != 0 {
-		opts = append(opts, "mode="+strconv.FormatUint(uint64(m.TmpfsMode), 8))
+	opts, err := tmpfsOptions(m.ReadOnly, m.TmpfsSize, m.TmpfsMode, m.Options)
+	if err != nil {
+		return Planned{}, err
 	}
 	return Planned{
 		Type:  spec.MountTmpfs,
 		Mount: specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts},
 	}, nil
+}
+
+// tmpfsFlagOpposites maps each flag a tmpfs short syntax may give to the default it cancels.
+var tmpfsFlagOpposites = map[string]string{
+	"exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid", "dev": "nodev", "nodev": "dev",
+	"ro": "rw", "rw": "ro", "atime": "noatime", "noatime": "atime", "diratime": "nodiratime", "nodiratime": "diratime",
+}
+
+// tmpfsOptions are the mount options of a tmpfs: Docker's defaults (no set-uid programs, no
+// devices, no executables), then the flags given (extra: exec lifts noexec, and so on; uid= and
+// gid= pass through), then size= and mode=.
+func tmpfsOptions(readOnly bool, size int64, mode uint32, extra []string) ([]string, error) {
+	opts := []string{"nosuid", "nodev", "noexec"}
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	for _, o := range extra {
+		name, _, _ := strings.Cut(o, "=")
+		switch {
+		case tmpfsFlagOpposites[o] != "":
+			opts = slices.DeleteFunc(opts, func(x string) bool { return x == tmpfsFlagOpposites[o] || x == o })
+			if o != "rw" {
+				opts = append(opts, o)
+			}
+		case name == "uid" || name == "gid":
+			opts = append(opts, o)
+		default:
+			return nil, fmt.Errorf("%w: tmpfs option %q", ErrInvalid, o)
+		}
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("%w: tmpfs size %d", ErrInvalid, size)
+	}
+	if size > 0 {
+		opts = append(opts, "size="+strconv.FormatInt(size, 10))
+	}
+	if mode&^0o7777 != 0 {
+		return nil, fmt.Errorf("%w: tmpfs mode %o", ErrInvalid, mode)
+	}
+	if mode != 0 {
+		opts = append(opts, "mode="+strconv.FormatUint(uint64(mode), 8))
+	}
+	return opts, nil
 }

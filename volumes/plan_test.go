@@ -91,6 +91,7 @@ func TestPlan(t *testing.T) {
 				Mount:        specs.Mount{Destination: "/etc/app", Type: "bind", Source: "/home/ann/shop/conf", Options: []string{"rbind", "rprivate"}},
 				CreateSource: true,
 				Protected:    []string{"/var/lib/stack", "/run/stack"},
+				Confine:      "/home/ann/shop",
 			},
 		},
 		{
@@ -145,6 +146,14 @@ func TestPlan(t *testing.T) {
 			want: Planned{
 				Type:  spec.MountTmpfs,
 				Mount: specs.Mount{Destination: "/run/app", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "size=67108864", "mode=1777"}},
+			},
+		},
+		{
+			name:  "tmpfs short syntax flags",
+			mount: spec.Mount{Type: spec.MountTmpfs, Target: "/run", Options: []string{"exec", "uid=1000"}, TmpfsMode: 0o755},
+			want: Planned{
+				Type:  spec.MountTmpfs,
+				Mount: specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "exec", "uid=1000", "mode=755"}},
 			},
 		},
 		{
@@ -299,5 +308,31 @@ func TestAnonymousName(t *testing.T) {
 	}
 	if err := ValidateName(a); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestTmpfsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		ro    bool
+		size  int64
+		mode  uint32
+		extra []string
+		want  string
+	}{
+		{want: "nosuid,nodev,noexec"},
+		{ro: true, size: 1024, mode: 0o700, want: "nosuid,nodev,noexec,ro,size=1024,mode=700"},
+		{extra: []string{"exec"}, want: "nosuid,nodev,exec"},
+		{extra: []string{"exec", "suid", "dev", "noatime"}, want: "exec,suid,dev,noatime"},
+		{extra: []string{"uid=1000", "gid=1000"}, mode: 0o755, want: "nosuid,nodev,noexec,uid=1000,gid=1000,mode=755"},
+		{ro: true, extra: []string{"rw"}, want: "nosuid,nodev,noexec"},
+		{extra: []string{"noexec"}, want: "nosuid,nodev,noexec"},
+	} {
+		got, err := tmpfsOptions(tc.ro, tc.size, tc.mode, tc.extra)
+		if err != nil || strings.Join(got, ",") != tc.want {
+			t.Errorf("tmpfsOptions(%v, %d, %o, %v) = %v, %v; want %s", tc.ro, tc.size, tc.mode, tc.extra, got, err, tc.want)
+		}
+	}
+	if _, err := tmpfsOptions(false, 0, 0, []string{"huge=always"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown option: %v, want ErrInvalid", err)
 	}
 }

@@ -30,7 +30,8 @@ type Container struct {
 // against the rootfs, ensures each volume (creating it on first use), records c as its user and
 // copies image content up into it; creates missing bind sources where allowed and checks bind
 // sources again after resolving host symlinks. It returns the OCI mounts for the runtime, bind
-// sources replaced by their resolved paths. On failure it releases the volumes it recorded c in.
+// sources replaced by their resolved paths. On failure it releases the volumes it recorded c in
+// (not those c already used, e.g. on a restart).
 func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]specs.Mount, error) {
 	if c.ID == "" {
 		return nil, fmt.Errorf("prepare mounts: %w: empty container id", ErrInvalid)
@@ -51,10 +52,8 @@ func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]spe
 	for _, p := range plan {
 		m := p.Mount
 		m.Options = append([]string(nil), p.Mount.Options...)
-		if c.Rootfs != "" {
-			if _, err := ResolveTarget(c.Rootfs, m.Destination); err != nil {
-				return undo(err)
-			}
+		if err := checkTarget(c.Rootfs, out, m.Destination); err != nil {
+			return undo(err)
 		}
 		switch p.Type {
 		case spec.MountVolume:
@@ -65,10 +64,13 @@ func (s *Store) Prepare(ctx context.Context, c Container, plan []Planned) ([]spe
 			if err != nil {
 				return undo(fmt.Errorf("mount %s: %w", m.Destination, err))
 			}
-			if err := s.Use(v.Name, c.ID); err != nil {
+			added, err := s.use(v.Name, c.ID)
+			if err != nil {
 				return undo(fmt.Errorf("mount %s: %w", m.Destination, err))
 			}
-			used = append(used, v.Name)
+			if added {
+				used = append(used, v.Name) // a user recorded before this call stays on failure
+			}
 			if !p.NoCopy && c.Rootfs != "" {
 				if _, err := s.CopyUp(ctx, v.Name, c.Rootfs, m.Destination, c.ID); err != nil {
 					return undo(fmt.Errorf("mount %s: %w", m.Destination, err))
@@ -185,5 +187,45 @@ func checkResolved(p Planned, src, resolved string) error {
 		}
 		return err
 	}
+	if p.Confine != "" {
+		dir := p.Confine
+		if d, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = d // the project directory itself may be reached through a symlink
+		}
+		if !within(dir, resolved) {
+			return fmt.Errorf("%w: bind source %s is inside the project directory %s but resolves through a symlink to %s, outside it; "+
+				"write the real path in the stack file, or set the label %s=true on the service",
+				ErrRefused, src, p.Confine, resolved, LabelAllowHostMount)
+		}
+	}
 	return nil
+}
+
+// checkTarget runs ResolveTarget where the mount will really land: below an earlier mount of the
+// same container (a volume at /data, then a bind at /data/conf) that is the earlier mount's
+// source, whose content a container may have written (a planted conf -> /etc); otherwise the
+// rootfs. A tmpfs parent is empty, so nothing below it needs checking.
+func checkTarget(rootfs string, earlier []specs.Mount, dest string) error {
+	var parent *specs.Mount
+	for i := range earlier {
+		e := &earlier[i]
+		if e.Destination != dest && within(e.Destination, dest) && (parent == nil || len(e.Destination) > len(parent.Destination)) {
+			parent = e
+		}
+	}
+	switch {
+	case parent == nil:
+		if rootfs == "" {
+			return nil
+		}
+		_, err := ResolveTarget(rootfs, dest)
+		return err
+	case parent.Type == "tmpfs":
+		return nil
+	default:
+		if _, err := ResolveTarget(parent.Source, "/"+rel(parent.Destination, dest)); err != nil {
+			return fmt.Errorf("below the mount at %s: %w", parent.Destination, err)
+		}
+		return nil
+	}
 }

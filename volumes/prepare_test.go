@@ -32,7 +32,27 @@ func TestPrepareBindSources(t *testing.T) {
 	if err := os.Symlink("existing", filepath.Join(project, "alias")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink("../elsewhere/dir", filepath.Join(project, "dangling-ok")); err != nil {
+	// Inside the project: a dangling symlink that stays inside, and symlinks a container could
+	// have planted in a bind-mounted directory, leading out of the project.
+	if err := os.Symlink("made/by/link", filepath.Join(project, "dangling-in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(project, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "host-etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "host-etc"), filepath.Join(project, "shared", "planted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../elsewhere/dir", filepath.Join(project, "shared", "planted-dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "links"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "host-etc"), filepath.Join(base, "links", "to-host-etc")); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(filepath.Join(stateRoot, Dir))
@@ -57,7 +77,11 @@ func TestPrepareBindSources(t *testing.T) {
 		{name: "symlink to /", mount: spec.Mount{Source: "./to-root"}, is: ErrRefused, says: LabelAllowHostMount},
 		{name: "missing below a symlink to the state root", mount: spec.Mount{Source: "./to-state/new", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "new")},
 		{name: "dangling symlink into the state root", mount: spec.Mount{Source: "./dangling", CreateHostPath: true}, is: ErrRefused, says: "resolves to " + filepath.Join(stateRoot, "planted")},
-		{name: "dangling symlink created through", mount: spec.Mount{Source: "./dangling-ok", CreateHostPath: true}, want: filepath.Join(base, "elsewhere", "dir")},
+		{name: "dangling symlink inside the project", mount: spec.Mount{Source: "./dangling-in", CreateHostPath: true}, want: filepath.Join(project, "made", "by", "link")},
+		{name: "planted symlink out of the project", mount: spec.Mount{Source: "./shared/planted"}, is: ErrRefused, says: "outside it"},
+		{name: "planted dangling symlink out of the project", mount: spec.Mount{Source: "./shared/planted-dangling", CreateHostPath: true}, is: ErrRefused, says: "outside it"},
+		{name: "planted symlink when allowed", mount: spec.Mount{Source: "./shared/planted"}, allow: true, want: filepath.Join(base, "host-etc")},
+		{name: "absolute source through a symlink is followed", mount: spec.Mount{Source: filepath.Join(base, "links", "to-host-etc")}, want: filepath.Join(base, "host-etc")},
 		{name: "symlink to / when allowed", mount: spec.Mount{Source: "./to-root"}, allow: true, want: "/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +111,7 @@ func TestPrepareBindSources(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range []string{filepath.Join(project, "absent"), filepath.Join(stateRoot, "new"), filepath.Join(stateRoot, "planted")} {
+	for _, p := range []string{filepath.Join(project, "absent"), filepath.Join(stateRoot, "new"), filepath.Join(stateRoot, "planted"), filepath.Join(base, "elsewhere")} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s was created: %v", p, err)
 		}
@@ -117,5 +141,91 @@ func TestPrepareReleasesOnFailure(t *testing.T) {
 	}
 	if len(v.Users) != 0 {
 		t.Errorf("users after a failed Prepare = %v, want none", v.Users)
+	}
+}
+
+func TestPrepareChecksTargetsBelowEarlierMounts(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	project := filepath.Join(base, "project")
+	rootfs := filepath.Join(base, "rootfs")
+	for _, d := range []string{filepath.Join(project, "conf"), rootfs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(filepath.Join(base, "state", Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := PlanOptions{
+		Project: "shop", Container: "shop-web-1", ProjectDir: project, StateRoot: filepath.Join(base, "state"),
+		Volumes: map[string]*spec.Volume{"data": {Key: "data", Name: "shop_data"}},
+	}
+	plan, err := Plan([]spec.Mount{
+		{Type: spec.MountBind, Source: "./conf", Target: "/data/conf"},
+		{Type: spec.MountVolume, Source: "data", Target: "/data"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First run: fine. Then a container writes a symlink into the volume where the bind goes.
+	if _, err := s.Prepare(ctx, Container{ID: "c1", Rootfs: rootfs}, plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseContainer("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(s.DataPath("shop_data"), "conf")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Prepare(ctx, Container{ID: "c2", Rootfs: rootfs}, plan)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "below the mount at /data") {
+		t.Fatalf("Prepare with a planted symlink in the volume = %v, want ErrRefused below /data", err)
+	}
+	if v, err := s.Inspect("shop_data"); err != nil || len(v.Users) != 0 {
+		t.Errorf("users after the refusal = %v, %v; want none", v.Users, err)
+	}
+
+	// Below a tmpfs there is nothing a container could have planted.
+	plan, err = Plan([]spec.Mount{
+		{Type: spec.MountTmpfs, Target: "/data"},
+		{Type: spec.MountBind, Source: "./conf", Target: "/data/conf"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c3", Rootfs: rootfs}, plan); err != nil {
+		t.Errorf("bind below a tmpfs: %v", err)
+	}
+}
+
+func TestPrepareFailureKeepsEarlierUse(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	o := testPlanOptions()
+	o.StateRoot = filepath.Dir(s.Root())
+	ok, err := Plan([]spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c1"}, ok); err != nil {
+		t.Fatal(err)
+	}
+	// The same container prepared again (a restart) with a mount that fails: its earlier use of
+	// shop_data must stay recorded.
+	bad, err := Plan([]spec.Mount{
+		{Type: spec.MountVolume, Source: "data", Target: "/data"},
+		{Type: spec.MountVolume, Source: "ext", Target: "/ext"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, Container{ID: "c1"}, bad); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Prepare = %v, want ErrNotFound", err)
+	}
+	v, err := s.Inspect("shop_data")
+	if err != nil || len(v.Users) != 1 || v.Users[0] != "c1" {
+		t.Errorf("users = %v, %v; want [c1]", v.Users, err)
 	}
 }

@@ -52,6 +52,9 @@ type Volume struct {
 	Mountpoint string `json:"mountpoint"`
 	// CopyUp is set once image content was copied into the volume; it is never copied again.
 	CopyUp *CopyUp `json:"copy_up,omitempty"`
+	// CopyingUp is set while a copy-up runs; found set by the next copy-up, it means a copy was
+	// cut short (crash), and the partial content is discarded.
+	CopyingUp bool `json:"copying_up,omitempty"`
 	// Users are the ids of containers that mount the volume, sorted.
 	Users []string `json:"users,omitempty"`
 }
@@ -104,6 +107,9 @@ func RandomName() (string, error) {
 type Store struct {
 	root string
 	now  func() time.Time
+	// afterCopyEntry, when set, runs after each entry copy-up copies (a test seam: a test
+	// stops a copy midway to kill its process).
+	afterCopyEntry func()
 }
 
 // Open opens (creating it, mode 0700) the volume store at root, normally <stateRoot>/volumes.

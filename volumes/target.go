@@ -73,6 +73,9 @@ func ResolveTarget(rootfs, target string) (string, error) {
 				target, ErrRefused, "/"+rel(root, host), link)
 		}
 		cur = "/" + rel(root, next)
+		if cur == "/" {
+			return "", fmt.Errorf("mount target %s: %w: in the image, %s is a symlink to the container's /", target, ErrRefused, "/"+rel(root, host))
+		}
 	}
 }
 

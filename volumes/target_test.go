@@ -53,6 +53,7 @@ func TestResolveTarget(t *testing.T) {
 		"hop -> rel2", "rel2 -> /etc",
 		"loop1 -> loop2", "loop2 -> loop1",
 		"file",
+		"self -> .", "up-self -> srv/..",
 	)
 	for _, tc := range []struct {
 		target string
@@ -71,6 +72,8 @@ func TestResolveTarget(t *testing.T) {
 		{"/dangling", "", ErrRefused},
 		{"/hop", "", ErrRefused}, // a chain that ends outside
 		{"/loop1", "", nil},
+		{"/self", "", ErrRefused},
+		{"/up-self", "", ErrRefused},
 		{"relative", "", ErrInvalid},
 		{"/", "", ErrInvalid},
 	} {

@@ -11,19 +11,27 @@ import (
 
 // Use records container id as a user of volume name. Recording the same user twice is a no-op.
 func (s *Store) Use(name, containerID string) error {
+	_, err := s.use(name, containerID)
+	return err
+}
+
+// use is Use that reports whether the user was added (false: it was recorded already).
+func (s *Store) use(name, containerID string) (added bool, err error) {
 	if containerID == "" {
-		return fmt.Errorf("use volume %q: %w: empty container id", name, ErrInvalid)
+		return false, fmt.Errorf("use volume %q: %w: empty container id", name, ErrInvalid)
 	}
 	if err := ValidateName(name); err != nil {
-		return err
+		return false, err
 	}
-	return s.update(name, func(v *Volume) bool {
+	err = s.update(name, func(v *Volume) bool {
 		if slices.Contains(v.Users, containerID) {
 			return false
 		}
 		v.Users = append(v.Users, containerID)
+		added = true
 		return true
 	})
+	return added, err
 }
 
 // Release drops container id from the users of volume name. Releasing a volume that no longer

@@ -49,9 +49,10 @@ func volumeCommand() *cli.Command {
 			},
 			{
 				Name:  "prune",
-				Usage: "remove every volume not in use",
+				Usage: "remove anonymous volumes not in use (with --all, named ones too)",
 				Flags: []cli.Flag{
 					projectFlag,
+					&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also named volumes: the data of every stack that is down"},
 					&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
 				},
 				Action: volumePrune,
@@ -166,24 +167,27 @@ func volumePrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	project := c.String("project")
+	project, all := c.String("project"), c.Bool("all")
 	if !c.Bool("force") {
-		what := "all volumes not used by a container"
-		if project != "" {
-			what = "all volumes of project " + project + " not used by a container"
+		what := "anonymous volumes"
+		if all {
+			what = "volumes, named ones included,"
 		}
-		fmt.Fprintf(c.App.Writer, "This removes %s, with their data. Continue? [y/N] ", what)
+		if project != "" {
+			what += " of project " + project
+		}
+		fmt.Fprintf(c.App.Writer, "This removes all %s not used by a container, with their data. Continue? [y/N] ", what)
 		line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			fmt.Fprintln(c.App.Writer)
 			return errors.New("volume prune: not confirmed (use --force to skip the question)")
 		}
 	}
-	var match func(*volumes.Volume) bool
-	if project != "" {
-		match = func(v *volumes.Volume) bool { return v.Project == project }
-	}
-	removed, err := s.Prune(match)
+	// Named volumes hold the data of stacks that are down; like Docker, prune leaves them unless
+	// asked.
+	removed, err := s.Prune(func(v *volumes.Volume) bool {
+		return (all || v.Anonymous) && (project == "" || v.Project == project)
+	})
 	for _, name := range removed {
 		fmt.Fprintln(c.App.Writer, name)
 	}

@@ -50,8 +50,17 @@ func TestVolumeCommands(t *testing.T) {
 	if _, err := runStack(t, "n\n", "--root", root, "volume", "prune"); err == nil {
 		t.Errorf("prune went ahead without confirmation")
 	}
-	if out, err := runStack(t, "y\n", "--root", root, "volume", "prune"); err != nil || !strings.HasSuffix(out, "mine\n") {
-		t.Errorf("prune: %q, %v", out, err)
+	if _, err := s.Ensure(context.Background(), volumes.Spec{Name: volumes.AnonymousName("shop", "shop-web-1", "/tmp"), Project: "shop", Anonymous: true}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runStack(t, "y\n", "--root", root, "volume", "prune"); err != nil || strings.Contains(out, "mine") || strings.Count(out, "\n") != 1 {
+		t.Errorf("prune (anonymous only): %q, %v", out, err)
+	}
+	if out, err := runStack(t, "", "--root", root, "volume", "ls", "-q"); err != nil || out != "mine\nshop_data\n" {
+		t.Errorf("after prune: %q, %v (named volumes must stay)", out, err)
+	}
+	if out, err := runStack(t, "y\n", "--root", root, "volume", "prune", "--all"); err != nil || !strings.HasSuffix(out, "mine\n") {
+		t.Errorf("prune --all: %q, %v", out, err)
 	}
 	if out, err := runStack(t, "", "--root", root, "volume", "ls", "-q"); err != nil || out != "shop_data\n" {
 		t.Errorf("after prune: %q, %v (the volume in use must stay)", out, err)
