@@ -3,10 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -75,19 +72,4 @@ func warnings(st *spec.Stack) []string {
 }
 
 // missingFile reports a load that failed only because no stack file was found.
-func missingFile(err error) bool {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
-		return true
-	}
-	var pe *fs.PathError
-	return errors.As(err, &pe) || containsAny(err.Error(), "no configuration file provided", "not found")
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
+func missingFile(err error) bool { return errors.Is(err, spec.ErrNoStackFile) }

@@ -10,7 +10,7 @@
 //	R/containers/<id>/etc/          hosts, resolv.conf, hostname bind-mounted into the container
 //	R/containers/<id>/monitor/      the monitor's status record and the container log
 //	R/containers/<id>/local.json    what Start needs to launch the monitor
-//	V/containers/<id>/              the monitor's socket, lock and FIFOs; the runtime's state
+//	V/c/<id[:16]>/                  the monitor's socket, lock and FIFOs; the runtime's state
 //	V/netns/<id>                    the container's network namespace, bind-mounted
 package local
 
@@ -69,10 +69,13 @@ func Open(root, runRoot string, log *slog.Logger) (*Host, error) {
 }
 
 func (h *Host) containerDir(id string) string { return filepath.Join(h.Root, "containers", id) }
-func (h *Host) runDir(id string) string       { return filepath.Join(h.RunRoot, "containers", id) }
-func (h *Host) netnsPath(id string) string    { return filepath.Join(h.RunRoot, "netns", id) }
-func (h *Host) monitorDir(id string) string   { return filepath.Join(h.containerDir(id), "monitor") }
-func (h *Host) etcDir(id string) string       { return filepath.Join(h.containerDir(id), "etc") }
+
+// runDir is short on purpose: the monitor's unix socket lives there, and a socket path is
+// limited to 107 bytes; 16 hex digits of a random id are unique on one host.
+func (h *Host) runDir(id string) string     { return filepath.Join(h.RunRoot, "c", id[:min(16, len(id))]) }
+func (h *Host) netnsPath(id string) string  { return filepath.Join(h.RunRoot, "netns", id) }
+func (h *Host) monitorDir(id string) string { return filepath.Join(h.containerDir(id), "monitor") }
+func (h *Host) etcDir(id string) string     { return filepath.Join(h.containerDir(id), "etc") }
 
 // LogPath is the log file of container id, for `stack logs`.
 func (h *Host) LogPath(id string) string { return filepath.Join(h.monitorDir(id), "container.log") }
