@@ -41,6 +41,9 @@ type Config struct {
 	Runtime string `json:"runtime,omitempty"`
 	// RuntimeRoot is the runtime's state directory (runc --root); default RunDir/runtime.
 	RuntimeRoot string `json:"runtime_root,omitempty"`
+	// Executable is the binary Launch re-executes in monitor mode; default /proc/self/exe.
+	// It must dispatch Mode to Main (cmd/stack does; tests' TestMain does).
+	Executable string `json:"-"`
 	// Adopt makes the monitor take over a container that is already running (its previous
 	// monitor died) instead of creating one.
 	Adopt bool `json:"adopt,omitempty"`

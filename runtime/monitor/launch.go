@@ -96,7 +96,11 @@ func Launch(ctx context.Context, cfg Config) (*Handle, error) {
 		return nil, fmt.Errorf("launch monitor for %s: %w", cfg.ID, err)
 	}
 	defer readyR.Close()
-	cmd := exec.Command("/proc/self/exe", Mode)
+	exe := cfg.Executable
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	cmd := exec.Command(exe, Mode)
 	cmd.Args[0] = "stack"
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{cfgR, readyW}

@@ -117,6 +117,7 @@ type monitor struct {
 	backoff    *time.Timer
 	waiting    []pendingReply
 	done       chan struct{} // closed when the loop has ended
+	conns      sync.WaitGroup
 }
 
 type ctlRequest struct {
@@ -693,7 +694,9 @@ func (m *monitor) serve() {
 		if err != nil {
 			return
 		}
+		m.conns.Add(1)
 		go func() {
+			defer m.conns.Done()
 			defer conn.Close()
 			var req request
 			if err := json.NewDecoder(conn).Decode(&req); err != nil {
@@ -718,6 +721,14 @@ func (m *monitor) shutdown() {
 		os.Remove(filepath.Join(m.cfg.RunDir, sockFile))
 	}
 	close(m.done)
+	// Let the replies in flight (a stop is answered just before the monitor exits) reach
+	// their clients.
+	replied := make(chan struct{})
+	go func() { m.conns.Wait(); close(replied) }()
+	select {
+	case <-replied:
+	case <-time.After(2 * time.Second):
+	}
 	if m.log != nil {
 		m.log.Close()
 	}

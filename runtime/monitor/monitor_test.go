@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // fixture is one container under test: its bundle and directories.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	runc   string
 	mu     sync.Mutex
@@ -41,7 +41,7 @@ type fixture struct {
 // newFixture builds a busybox bundle running `sh -c script` and a Config for it with temporary
 // state, run and runtime roots. Cleanup kills the monitors it launched and deletes the
 // container from runc (which kills it and removes its cgroup).
-func newFixture(t *testing.T, script string) *fixture {
+func newFixture(t testing.TB, script string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	runc := testutil.RequireBinary(t, "runc")
