@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stackrun/stack/internal/testutil"
 )
 
 // BenchmarkMonitorMemory measures the memory of monitors supervising 10 and 30 idle
@@ -20,20 +22,31 @@ import (
 // (built here), so its package initialisation counts. Environment knobs (GOGC, GOMEMLIMIT,
 // GOMAXPROCS, GODEBUG) are inherited by the monitors; bench/monitor.sh compares them.
 func BenchmarkMonitorMemory(b *testing.B) {
-	stack := filepath.Join(b.TempDir(), "stack")
+	testutil.RequireRoot(b)
+	testutil.RequireBinary(b, "runc")
 	_, file, _, _ := runtime.Caller(0)
-	out, err := exec.Command("go", "build", "-o", stack, filepath.Join(filepath.Dir(file), "../../cmd/stack")).CombinedOutput()
-	if err != nil {
-		b.Fatalf("build stack: %v: %s", err, out)
+	dir := filepath.Dir(file)
+	bins := []struct{ name, pkg string }{
+		// The stack binary as shipped: every package's init runs in each monitor.
+		{"stack", filepath.Join(dir, "../../cmd/stack")},
+		// A binary with only the monitor in it: what a separate monitor binary would cost.
+		{"minimal", filepath.Join(dir, "testdata/minimal")},
 	}
-	for _, n := range []int{10, 30} {
-		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				pss, rss := measureMonitors(b, stack, n)
-				b.ReportMetric(pss, "PSS-KiB/monitor")
-				b.ReportMetric(rss, "RSS-KiB/monitor")
-			}
-		})
+	for _, bin := range bins {
+		exe := filepath.Join(b.TempDir(), bin.name)
+		out, err := exec.Command("go", "build", "-o", exe, bin.pkg).CombinedOutput()
+		if err != nil {
+			b.Fatalf("build %s: %v: %s", bin.name, err, out)
+		}
+		for _, n := range []int{10, 30} {
+			b.Run(fmt.Sprintf("binary=%s/containers=%d", bin.name, n), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					pss, rss := measureMonitors(b, exe, n)
+					b.ReportMetric(pss, "PSS-KiB/monitor")
+					b.ReportMetric(rss, "RSS-KiB/monitor")
+				}
+			})
+		}
 	}
 }
 
