@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -742,27 +741,15 @@ func (m *monitor) shutdown() {
 }
 
 // tuneMemory trims the monitor's footprint once setup is done: there are as many monitors as
-// containers, each mostly idle, so memory matters more than the CPU the GC spends. The Go
-// environment variables (GOGC, GOMEMLIMIT, GOMAXPROCS) still win when set, which is how
-// bench/monitor.sh compares. Measured effect: see bench/monitor.sh and the package report.
+// containers, each mostly idle, so memory matters more than the CPU the GC spends. GOGC set in
+// the environment still wins (bench/monitor.sh compares). GOMAXPROCS is set by Launch in the
+// monitor's environment instead: changing it at run time costs more memory than it saves.
 func tuneMemory() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		// One P: one mcache and one GC worker instead of one per CPU; the monitor has
-		// nothing to run in parallel.
-		goruntime.GOMAXPROCS(1)
-	}
 	if os.Getenv("GOGC") == "" {
-		// The live heap is small and mostly static; collect at +20% instead of +100%.
+		// The live heap is small and mostly static; collect at +20% instead of +100% so
+		// bursts of log output do not leave a grown heap behind.
 		debug.SetGCPercent(20)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit makes the scavenger hand freed pages back to the kernel promptly.
-		debug.SetMemoryLimit(monitorMemoryLimit)
 	}
 	// Return what setup (runc create, JSON, package init garbage) left behind.
 	debug.FreeOSMemory()
 }
-
-// monitorMemoryLimit is the soft heap limit of a monitor (GOMEMLIMIT). It is not a cap: the
-// GC only works harder near it.
-const monitorMemoryLimit = 8 << 20
