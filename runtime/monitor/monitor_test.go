@@ -290,9 +290,21 @@ func TestLogsAcceptance(t *testing.T) {
 func TestRestartOnFailure(t *testing.T) {
 	f := newFixture(t, `echo boom; exit 1`)
 	f.cfg.Restart = RestartPolicy{Name: RestartOnFailure, MaxRetries: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	h := f.launch(f.cfg)
+	followed := f.follow(ctx) // across the restarts, until the policy gives up
 	st := f.waitFor("final state", 30*time.Second, func(s *Status) bool { return s.State.Final() })
 	<-h.Done()
+	var followedBooms int
+	for _, e := range <-followed {
+		if e.Log == "boom" {
+			followedBooms++
+		}
+	}
+	if ctx.Err() != nil || followedBooms != 4 {
+		t.Errorf("follow saw %d runs' output (ctx %v), want 4", followedBooms, ctx.Err())
+	}
 	if st.State != StateExited || st.ExitCode != 1 || st.RestartCount != 3 {
 		t.Fatalf("status: state %s exit %d restarts %d, want exited/1/3", st.State, st.ExitCode, st.RestartCount)
 	}
