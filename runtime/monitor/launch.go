@@ -5,6 +5,19 @@
 // "unsupervised" when the monitor died under a running container) and ReadLogs for the log.
 // It drives containers only through OCIRuntime and knows nothing of services or projects.
 //
+// Files: StateDir (persistent) holds status.json, the stop intent and, by default, the log;
+// RunDir (volatile) holds monitor.pid, monitor.sock, monitor.lock and the container's
+// stdout/stderr FIFOs. After a reboot RunDir is empty and Inspect reports every container
+// exited (the record's boot id no longer matches).
+//
+// When a monitor dies (SIGKILL) its container keeps running: Inspect reports it Unsupervised.
+// The container writes to FIFOs it holds open read-write, so it never gets EPIPE; its output
+// waits in the pipe (64 KiB) and then its writes block until a monitor adopts it (Launch with
+// Config.Adopt) and reopens the FIFOs. Lost on the way: the lines the dead monitor had read
+// but not yet written, and the exit status of an adopted container (only the parent can
+// collect it; an adopted container's exit is seen through a pidfd and recorded as -1). Stop
+// and Kill work without a monitor (by pidfd); Restart needs one.
+//
 // The hand-off between Launch (in `stack up`, or any command) and the monitor process:
 //
 //	parent (Launch)                                monitor (Main, `stack _monitor`)
