@@ -55,7 +55,10 @@ type RestartPolicy struct {
 	MaxRetries int    `json:"max_retries,omitempty"` // on-failure only; 0 is unlimited
 }
 
-// Restart policy names.
+// Restart policy names. Inside a monitor always and unless-stopped behave the same (restart
+// on every exit until the user stops the container); they differ in what `stack up` does with
+// a container found exited after a reboot: always starts it again, unless-stopped leaves it
+// alone when Status.StopRequested says the user stopped it.
 const (
 	RestartNo            = "no"
 	RestartAlways        = "always"

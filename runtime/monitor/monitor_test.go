@@ -653,3 +653,24 @@ func TestMonitorOutlivesLauncher(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A stop while the policy waits to restart ends supervision for good.
+func TestStopDuringBackoff(t *testing.T) {
+	f := newFixture(t, `exit 1`)
+	f.cfg.Restart = RestartPolicy{Name: RestartOnFailure}
+	h := f.launch(f.cfg)
+	f.waitFor("a few restarts", 30*time.Second, func(s *Status) bool { return s.RestartCount >= 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Stop(ctx, f.cfg.StateDir, f.cfg.RunDir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	st, err := Inspect(f.cfg.StateDir, f.cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateStopped || !st.StopRequested {
+		t.Fatalf("after stop: %+v", st)
+	}
+}
