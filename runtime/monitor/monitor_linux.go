@@ -734,8 +734,10 @@ func (m *monitor) shutdown() {
 	if m.log != nil {
 		m.log.Close()
 	}
-	os.Remove(filepath.Join(m.cfg.RunDir, pidFile))
+	// Only the lock holder may remove the pid file: a monitor that failed to take the lock
+	// must not make the live one look dead.
 	if m.lock != nil {
+		os.Remove(filepath.Join(m.cfg.RunDir, pidFile))
 		m.lock.Unlock()
 	}
 }

@@ -507,6 +507,16 @@ func TestExecExitCode(t *testing.T) {
 	if err != nil || s.Status != "running" {
 		t.Fatalf("state: %+v, %v", s, err)
 	}
+
+	// A second monitor for the same container is refused and leaves the first in charge.
+	_, err = Launch(ctx, f.cfg)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "lock" {
+		t.Fatalf("second launch: %v", err)
+	}
+	if st, err := Inspect(f.cfg.StateDir, f.cfg.RunDir); err != nil || st.Unsupervised || st.State != StateRunning {
+		t.Fatalf("after a refused second monitor: %+v, %v", st, err)
+	}
 }
 
 // A failing setup step is reported by name.
