@@ -147,7 +147,9 @@ func rotatedName(path string, i int) string {
 
 // Copy reads r until EOF and writes one record per line, stamped with now() when the line was
 // read. Lines longer than MaxLine, and a last line without a newline, become partial records.
-func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) error {
+// A failed write (disk full) drops that record but Copy keeps reading, so the writing process
+// never blocks on a full pipe; the first write error is returned at the end.
+func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) (werr error) {
 	br := bufio.NewReaderSize(r, MaxLine)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -158,16 +160,16 @@ func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) error {
 			} else {
 				e.Log, e.Partial = string(line), true
 			}
-			if werr := w.Write(e); werr != nil {
-				return werr
+			if err := w.Write(e); err != nil && werr == nil {
+				werr = err
 			}
 		}
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
 		case errors.Is(err, io.EOF):
-			return nil
+			return werr
 		default:
-			return fmt.Errorf("read %s: %w", stream, err)
+			return errors.Join(fmt.Errorf("read %s: %w", stream, err), werr)
 		}
 	}
 }
