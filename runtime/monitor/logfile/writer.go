@@ -47,6 +47,7 @@ type Writer struct {
 	maxFiles int
 	f        *os.File
 	size     int64
+	closed   bool
 }
 
 // Open opens (appending) or creates the log file at path. maxSize <= 0 and maxFiles <= 0 take
@@ -89,8 +90,13 @@ func (w *Writer) Write(e Entry) error {
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.closed {
 		return errors.New("write log record: writer closed")
+	}
+	if w.f == nil { // a rotation failed half-way: try again with a fresh file
+		if err := w.open(); err != nil {
+			return err
+		}
 	}
 	if w.size > 0 && w.size+int64(len(b)) > w.maxSize {
 		if err := w.rotate(); err != nil {
@@ -130,6 +136,7 @@ func (w *Writer) rotate() error {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	if w.f == nil {
 		return nil
 	}
