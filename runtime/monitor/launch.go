@@ -92,7 +92,9 @@ func (h *Handle) Done() <-chan struct{} { return h.done }
 
 // Launch starts a detached monitor for cfg and returns once the container runs (or, with
 // cfg.Adopt, once the monitor supervises the running container). The monitor outlives the
-// caller. On failure the error is a *StepError naming the step that failed.
+// caller. On failure the error is a *StepError naming the step that failed. If ctx ends
+// before the monitor reports, the monitor is killed; a container it had already started keeps
+// running unsupervised (Inspect says so) until it is adopted or removed.
 func Launch(ctx context.Context, cfg Config) (*Handle, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
