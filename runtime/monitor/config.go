@@ -41,6 +41,9 @@ type Config struct {
 	Runtime string `json:"runtime,omitempty"`
 	// RuntimeRoot is the runtime's state directory (runc --root); default RunDir/runtime.
 	RuntimeRoot string `json:"runtime_root,omitempty"`
+	// Executable is the binary Launch re-executes in monitor mode; default /proc/self/exe.
+	// It must dispatch Mode to Main (cmd/stack does; tests' TestMain does).
+	Executable string `json:"-"`
 	// Adopt makes the monitor take over a container that is already running (its previous
 	// monitor died) instead of creating one.
 	Adopt bool `json:"adopt,omitempty"`
@@ -52,7 +55,10 @@ type RestartPolicy struct {
 	MaxRetries int    `json:"max_retries,omitempty"` // on-failure only; 0 is unlimited
 }
 
-// Restart policy names.
+// Restart policy names. Inside a monitor always and unless-stopped behave the same (restart
+// on every exit until the user stops the container); they differ in what `stack up` does with
+// a container found exited after a reboot: always starts it again, unless-stopped leaves it
+// alone when Status.StopRequested says the user stopped it.
 const (
 	RestartNo            = "no"
 	RestartAlways        = "always"

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/stackrun/stack/runtime/monitor/logfile"
@@ -32,4 +33,20 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, emit func(logfi
 		}
 	}
 	return logfile.Read(ctx, path, ro, emit)
+}
+
+// FormatLine renders an entry as `stack logs` prints it: the line, preceded by its RFC 3339
+// time stamp (nanoseconds, UTC) when timestamps is set, without a trailing newline for a
+// partial record.
+func FormatLine(e logfile.Entry, timestamps bool) string {
+	var b strings.Builder
+	if timestamps {
+		b.WriteString(e.Time.UTC().Format(time.RFC3339Nano))
+		b.WriteByte(' ')
+	}
+	b.WriteString(e.Log)
+	if !e.Partial {
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -25,12 +25,15 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == Mode {
 		Main(nil)
 	}
+	if len(os.Args) > 1 && os.Args[1] == launcherMode {
+		launcherMain()
+	}
 	os.Exit(m.Run())
 }
 
 // fixture is one container under test: its bundle and directories.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	runc   string
 	mu     sync.Mutex
@@ -41,7 +44,7 @@ type fixture struct {
 // newFixture builds a busybox bundle running `sh -c script` and a Config for it with temporary
 // state, run and runtime roots. Cleanup kills the monitors it launched and deletes the
 // container from runc (which kills it and removes its cgroup).
-func newFixture(t *testing.T, script string) *fixture {
+func newFixture(t testing.TB, script string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	runc := testutil.RequireBinary(t, "runc")
@@ -290,9 +293,21 @@ func TestLogsAcceptance(t *testing.T) {
 func TestRestartOnFailure(t *testing.T) {
 	f := newFixture(t, `echo boom; exit 1`)
 	f.cfg.Restart = RestartPolicy{Name: RestartOnFailure, MaxRetries: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	h := f.launch(f.cfg)
+	followed := f.follow(ctx) // across the restarts, until the policy gives up
 	st := f.waitFor("final state", 30*time.Second, func(s *Status) bool { return s.State.Final() })
 	<-h.Done()
+	var followedBooms int
+	for _, e := range <-followed {
+		if e.Log == "boom" {
+			followedBooms++
+		}
+	}
+	if ctx.Err() != nil || followedBooms != 4 {
+		t.Errorf("follow saw %d runs' output (ctx %v), want 4", followedBooms, ctx.Err())
+	}
 	if st.State != StateExited || st.ExitCode != 1 || st.RestartCount != 3 {
 		t.Fatalf("status: state %s exit %d restarts %d, want exited/1/3", st.State, st.ExitCode, st.RestartCount)
 	}
@@ -492,6 +507,16 @@ func TestExecExitCode(t *testing.T) {
 	if err != nil || s.Status != "running" {
 		t.Fatalf("state: %+v, %v", s, err)
 	}
+
+	// A second monitor for the same container is refused and leaves the first in charge.
+	_, err = Launch(ctx, f.cfg)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "lock" {
+		t.Fatalf("second launch: %v", err)
+	}
+	if st, err := Inspect(f.cfg.StateDir, f.cfg.RunDir); err != nil || st.Unsupervised || st.State != StateRunning {
+		t.Fatalf("after a refused second monitor: %+v, %v", st, err)
+	}
 }
 
 // A failing setup step is reported by name.
@@ -561,5 +586,101 @@ func TestOOMKilled(t *testing.T) {
 	}
 	if st.State != StateExited || !st.OOMKilled || st.ExitCode != 137 {
 		t.Fatalf("status: state %s exit %d oom %v", st.State, st.ExitCode, st.OOMKilled)
+	}
+}
+
+// launcherMode makes the test binary act as a short-lived `stack up`: launch one monitor from
+// the Config in $STK_TEST_LAUNCH_CONFIG, print its pid, exit.
+const launcherMode = "test-launcher"
+
+func launcherMain() {
+	var cfg Config
+	if err := json.Unmarshal([]byte(os.Getenv("STK_TEST_LAUNCH_CONFIG")), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := Launch(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(h.Pid)
+	os.Exit(0)
+}
+
+// The monitor outlives the command that launched it, in its own session, without a terminal,
+// with its stdio on /dev/null.
+func TestMonitorOutlivesLauncher(t *testing.T) {
+	f := newFixture(t, `while true; do usleep 50000; done`)
+	f.cfg.StopTimeout = 100 * time.Millisecond
+	b, _ := json.Marshal(f.cfg)
+	cmd := exec.Command("/proc/self/exe", launcherMode)
+	cmd.Env = append(os.Environ(), "STK_TEST_LAUNCH_CONFIG="+string(b))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("launcher: %v", err)
+	}
+	var pid int
+	fmt.Sscan(string(out), &pid)
+	_, start, err := procStat(pid)
+	if err != nil {
+		t.Fatalf("monitor %d is gone after its launcher exited: %v", pid, err)
+	}
+	t.Cleanup(func() {
+		if processAlive(pid, start) {
+			syscall.Kill(pid, syscall.SIGKILL) // the monitor this test launched, checked by start time
+		}
+	})
+	st := f.waitFor("running", 10*time.Second, func(s *Status) bool { return s.State == StateRunning })
+	if st.MonitorPid != pid || st.Unsupervised {
+		t.Fatalf("record names monitor %d (unsupervised %v), launched %d", st.MonitorPid, st.Unsupervised, pid)
+	}
+	statb, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(statb[strings.LastIndexByte(string(statb), ')')+1:]))
+	if fields[1] == fmt.Sprint(cmd.Process.Pid) || fields[3] != fmt.Sprint(pid) || fields[4] != "0" {
+		t.Errorf("monitor ppid %s session %s tty %s: want a new session without a terminal", fields[1], fields[3], fields[4])
+	}
+	for fd := 0; fd <= 2; fd++ {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); target != os.DevNull {
+			t.Errorf("monitor fd %d is %s, want %s", fd, target, os.DevNull)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Stop(ctx, f.cfg.StateDir, f.cfg.RunDir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for processAlive(pid, start) {
+		if time.Now().After(deadline) {
+			t.Fatal("monitor still runs after its container stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A stop while the policy waits to restart ends supervision for good.
+func TestStopDuringBackoff(t *testing.T) {
+	f := newFixture(t, `exit 1`)
+	f.cfg.Restart = RestartPolicy{Name: RestartOnFailure}
+	h := f.launch(f.cfg)
+	f.waitFor("a few restarts", 30*time.Second, func(s *Status) bool { return s.RestartCount >= 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Stop(ctx, f.cfg.StateDir, f.cfg.RunDir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	st, err := Inspect(f.cfg.StateDir, f.cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateStopped || !st.StopRequested {
+		t.Fatalf("after stop: %+v", st)
 	}
 }

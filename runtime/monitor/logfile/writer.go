@@ -47,6 +47,7 @@ type Writer struct {
 	maxFiles int
 	f        *os.File
 	size     int64
+	closed   bool
 }
 
 // Open opens (appending) or creates the log file at path. maxSize <= 0 and maxFiles <= 0 take
@@ -89,8 +90,13 @@ func (w *Writer) Write(e Entry) error {
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.closed {
 		return errors.New("write log record: writer closed")
+	}
+	if w.f == nil { // a rotation failed half-way: try again with a fresh file
+		if err := w.open(); err != nil {
+			return err
+		}
 	}
 	if w.size > 0 && w.size+int64(len(b)) > w.maxSize {
 		if err := w.rotate(); err != nil {
@@ -130,6 +136,7 @@ func (w *Writer) rotate() error {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	if w.f == nil {
 		return nil
 	}
@@ -147,7 +154,9 @@ func rotatedName(path string, i int) string {
 
 // Copy reads r until EOF and writes one record per line, stamped with now() when the line was
 // read. Lines longer than MaxLine, and a last line without a newline, become partial records.
-func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) error {
+// A failed write (disk full) drops that record but Copy keeps reading, so the writing process
+// never blocks on a full pipe; the first write error is returned at the end.
+func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) (werr error) {
 	br := bufio.NewReaderSize(r, MaxLine)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -158,16 +167,16 @@ func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) error {
 			} else {
 				e.Log, e.Partial = string(line), true
 			}
-			if werr := w.Write(e); werr != nil {
-				return werr
+			if err := w.Write(e); err != nil && werr == nil {
+				werr = err
 			}
 		}
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
 		case errors.Is(err, io.EOF):
-			return nil
+			return werr
 		default:
-			return fmt.Errorf("read %s: %w", stream, err)
+			return errors.Join(fmt.Errorf("read %s: %w", stream, err), werr)
 		}
 	}
 }
