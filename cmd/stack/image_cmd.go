@@ -170,7 +170,7 @@ func pullCommand() *cli.Command {
 }
 
 func pullImages(c *cli.Context, s *image.Store, refs []string) error {
-	pr := newProgressPrinter(c.App.ErrWriter, c.Bool("quiet"))
+	pr := newProgressPrinter(c.App.ErrWriter, c.App.Writer, c.Bool("quiet"))
 	defer pr.finish()
 	g, ctx := errgroup.WithContext(c.Context)
 	g.SetLimit(4)
@@ -193,20 +193,21 @@ func pullImages(c *cli.Context, s *image.Store, refs []string) error {
 // per layer in flight; otherwise one plain line per finished layer.
 type progressPrinter struct {
 	mu    sync.Mutex
-	w     io.Writer
+	w     io.Writer // progress
+	out   io.Writer // results
 	tty   bool
 	quiet bool
 	cur   map[string][2]int64 // layer -> current, total
 	last  time.Time
 }
 
-func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
+func newProgressPrinter(w, out io.Writer, quiet bool) *progressPrinter {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 		tty = err == nil
 	}
-	return &progressPrinter{w: w, tty: tty, quiet: quiet, cur: map[string][2]int64{}}
+	return &progressPrinter{w: w, out: out, tty: tty, quiet: quiet, cur: map[string][2]int64{}}
 }
 
 func (p *progressPrinter) event(e image.Progress) {
@@ -245,10 +246,10 @@ func (p *progressPrinter) done(ref string, img *image.Image) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.quiet {
-		fmt.Fprintln(p.w, img.ID)
+		fmt.Fprintln(p.out, img.ID)
 		return
 	}
-	fmt.Fprintf(p.w, "%s: pulled %s\n", ref, img.ID)
+	fmt.Fprintf(p.out, "%s: pulled %s\n", ref, img.ID)
 }
 
 func (p *progressPrinter) finish() {
