@@ -104,7 +104,10 @@ func Open(root string) (*Store, error) {
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-var hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
+var (
+	hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	hexPrefix = regexp.MustCompile(`^[a-f0-9]{1,64}$`)
+)
 
 // digestHex validates a "sha256:<hex>" digest (it may come from an untrusted manifest and ends
 // up in a path) and returns its hex part.
@@ -572,7 +575,7 @@ func find(recs []*Image, ref string) (*Image, error) {
 			}
 		}
 	}
-	if len(ref) >= 4 && regexp.MustCompile(`^[a-f0-9]+$`).MatchString(ref) {
+	if len(ref) >= 4 && hexPrefix.MatchString(ref) {
 		var hit *Image
 		for _, r := range recs {
 			if strings.HasPrefix(strings.TrimPrefix(r.ID, "sha256:"), ref) {

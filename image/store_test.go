@@ -404,3 +404,85 @@ func TestTagGetAndImport(t *testing.T) {
 		t.Errorf("list = %+v", list)
 	}
 }
+
+// Concurrent pulls of one image into one store (as from two processes: every lock is a flock
+// on its own open file) download and unpack each layer once.
+func TestConcurrentPullsDownloadOnce(t *testing.T) {
+	host := memRegistry(t, nil)
+	push(t, host+"/c:1", testImage(t, "amd64", v1.Config{}, baseLayer(t), appLayer(t, "c")))
+	s := openStore(t)
+	var c counter
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			other, err := Open(s.Root()) // separate handle, like another process
+			if err == nil {
+				_, err = other.Pull(context.Background(), host+"/c:1", PullOptions{Progress: c.add})
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.get(StatusDownloaded) != 2 || c.get(StatusUnpacked) != 2 {
+		t.Errorf("4 concurrent pulls: %v, want each of 2 layers downloaded and unpacked once", c.n)
+	}
+	if list, _ := s.List(); len(list) != 1 {
+		t.Errorf("%d records", len(list))
+	}
+}
+
+// A layer directory without its layer.json (never made by stack, which renames complete
+// layers into place) is not trusted: the next pull unpacks the layer again.
+func TestIncompleteLayerDirIsReplaced(t *testing.T) {
+	host := memRegistry(t, nil)
+	img := testImage(t, "amd64", v1.Config{}, appLayer(t, "x"))
+	push(t, host+"/x:1", img)
+	cfg, _ := img.ConfigFile()
+	s := openStore(t)
+	dir, _ := s.layerPath(cfg.RootFS.DiffIDs[0].String())
+	if err := os.MkdirAll(filepath.Join(dir, layerDiff, "junk"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pull(context.Background(), host+"/x:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower, _ := s.LowerDirs(got)
+	if _, err := os.Stat(filepath.Join(lower[0], "junk")); err == nil {
+		t.Error("half layer kept")
+	}
+	if b, err := os.ReadFile(filepath.Join(lower[0], "app/main")); err != nil || string(b) != "x" {
+		t.Errorf("app/main = %q, %v", b, err)
+	}
+}
+
+func TestRemoveByIDOfMultiTaggedImageNeedsForce(t *testing.T) {
+	s := openStore(t)
+	rootfs := filepath.Join(t.TempDir(), "r.tar")
+	os.WriteFile(rootfs, testutil.LayerTar(t, E{Name: "f", Body: "f"}), 0o600)
+	img, err := s.Import(context.Background(), rootfs, "one:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag("one:1", "two:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(ShortID(img.ID), false); !errors.Is(err, ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	if _, err := s.Remove(ShortID(img.ID), true); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.List(); len(list) != 0 {
+		t.Errorf("image survived forced removal by ID")
+	}
+}
