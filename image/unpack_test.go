@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -225,5 +226,69 @@ func TestCleanName(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("cleanName(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
+	}
+}
+
+// sparseTar uses GNU tar to make a tarball (format gnu or pax) holding one sparse file that
+// claims 10 GiB; the tarball is 10 KiB.
+func sparseTar(t testing.TB, format string) []byte {
+	t.Helper()
+	tarBin := testutil.RequireBinary(t, "tar")
+	src := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(src, "big"), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(10 << 30); err != nil { // a hole: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(t.TempDir(), "sparse.tar")
+	if b, err := exec.Command(tarBin, "--sparse", "--format="+format, "-C", src, "-cf", out, "big").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// Sparse entries (GNU and PAX forms) claim 10 GiB from 10 KiB of tar: refused before anything
+// is written.
+func TestUnpackRefusesSparseEntries(t *testing.T) {
+	for _, format := range []string{"gnu", "pax"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := Unpack(bytes.NewReader(sparseTar(t, format)), dir, UnpackOptions{Privileged: privileged()})
+			if !errors.Is(err, ErrInvalidLayer) || !strings.Contains(err.Error(), "sparse") {
+				t.Fatalf("err = %v, want a sparse refusal", err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "big")); err == nil {
+				t.Error("sparse file created")
+			}
+		})
+	}
+}
+
+// Zero runs become holes: a layer of compressed zeros does not fill the disk, and the file
+// reads back the same.
+func TestUnpackWritesZerosAsHoles(t *testing.T) {
+	body := strings.Repeat("\x00", 8<<20) + "tail" + strings.Repeat("\x00", 100<<10)
+	raw := testutil.LayerTar(t, E{Name: "zeros", Body: body})
+	dir := t.TempDir()
+	if _, err := Unpack(bytes.NewReader(testutil.Gzip(t, raw)), dir, UnpackOptions{DiffID: diffID(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "zeros"))
+	if err != nil || string(got) != body {
+		t.Fatalf("content differs (%d bytes, %v)", len(got), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "zeros"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 > 1<<20 {
+		t.Errorf("%d bytes allocated for a file of zeros and 4 bytes", st.Blocks*512)
 	}
 }
