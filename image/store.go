@@ -602,6 +602,27 @@ func canonicalRef(ref string) (string, error) {
 	return r.Name(), nil
 }
 
+// Normalize returns the canonical form of a user's image reference (what records store):
+// "redis:7" -> "index.docker.io/library/redis:7".
+func Normalize(ref string) (string, error) { return canonicalRef(ref) }
+
+// Refs maps every tag and repo digest in the store, in canonical and in short form
+// ("index.docker.io/library/redis:7" and "redis:7"), to the ID of its image.
+func (s *Store) Refs() (map[string]string, error) {
+	recs, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, r := range recs {
+		for _, t := range append(append([]string{}, r.RepoTags...), r.RepoDigests...) {
+			out[t] = r.ID
+			out[ShortRef(t)] = r.ID
+		}
+	}
+	return out, nil
+}
+
 // ShortRef renders a canonical reference the way users write it (Docker Hub's registry and
 // "library/" dropped).
 func ShortRef(canon string) string {

@@ -403,6 +403,13 @@ func TestTagGetAndImport(t *testing.T) {
 	if len(list) != 1 || len(list[0].RepoTags) != 1 {
 		t.Errorf("list = %+v", list)
 	}
+	refs, err := s.Refs()
+	if err != nil || refs["localhost:5000/team/app:2"] != img.ID || len(refs) != 1 {
+		t.Errorf("refs = %v, %v", refs, err)
+	}
+	if n, _ := Normalize("redis:7"); n != "index.docker.io/library/redis:7" {
+		t.Errorf("Normalize(redis:7) = %q", n)
+	}
 }
 
 // Concurrent pulls of one image into one store (as from two processes: every lock is a flock

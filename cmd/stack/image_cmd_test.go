@@ -20,7 +20,7 @@ import (
 )
 
 // runStack runs the CLI in-process and returns its stdout.
-func runStack(t *testing.T, args ...string) (string, error) {
+func runImageCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	app := newApp()
 	var out, errOut bytes.Buffer
@@ -39,7 +39,7 @@ func TestImageCommands(t *testing.T) {
 	}
 	must := func(args ...string) string {
 		t.Helper()
-		out, err := runStack(t, append([]string{"--root", root}, args...)...)
+		out, err := runImageCLI(t, append([]string{"--root", root}, args...)...)
 		if err != nil {
 			t.Fatalf("stack %s: %v", strings.Join(args, " "), err)
 		}
@@ -65,7 +65,7 @@ func TestImageCommands(t *testing.T) {
 	if out := must("image", "rm", "app:1", "localhost:5000/team/app:2"); !strings.Contains(out, "removed app:1") {
 		t.Errorf("rm printed %q", out)
 	}
-	if _, err := runStack(t, "--root", root, "image", "inspect", "app:1"); err == nil {
+	if _, err := runImageCLI(t, "--root", root, "image", "inspect", "app:1"); err == nil {
 		t.Error("inspect of a removed image succeeded")
 	}
 	if out := must("image", "load", "-i", archive); !strings.Contains(out, "Loaded image: app:1") {
@@ -77,7 +77,7 @@ func TestImageCommands(t *testing.T) {
 	if out := must("image", "prune"); !strings.Contains(out, "removed 0 images") {
 		t.Errorf("prune printed %q", out)
 	}
-	if _, err := runStack(t, "--root", root, "image", "pull"); exitCode(err) != exitUsage {
+	if _, err := runImageCLI(t, "--root", root, "image", "pull"); exitCode(err) != exitUsage {
 		t.Errorf("pull without a reference: exit %d (%v), want %d", exitCode(err), err, exitUsage)
 	}
 }
@@ -104,10 +104,10 @@ func TestPullStackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	if _, err := runStack(t, "--root", root, "-f", file, "pull", "-q"); err != nil {
+	if _, err := runImageCLI(t, "--root", root, "-f", file, "pull", "-q"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runStack(t, "--root", root, "image", "ls")
+	out, err := runImageCLI(t, "--root", root, "image", "ls")
 	if err != nil {
 		t.Fatal(err)
 	}
