@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -491,5 +493,64 @@ func TestRemoveByIDOfMultiTaggedImageNeedsForce(t *testing.T) {
 	}
 	if list, _ := s.List(); len(list) != 0 {
 		t.Errorf("image survived forced removal by ID")
+	}
+}
+
+// Credentials come from the docker config.json ($DOCKER_CONFIG) through the default keychain.
+func TestPullUsesDockerConfigCredentials(t *testing.T) {
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != "stk" || p != "s3cret" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	img := testImage(t, "amd64", v1.Config{}, appLayer(t, "auth"))
+	r, _ := name.ParseReference(host + "/private:1")
+	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "stk", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	s := openStore(t)
+	if _, err := s.Pull(context.Background(), host+"/private:1", PullOptions{}); err == nil {
+		t.Fatal("pull without credentials succeeded")
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("stk:s3cret"))
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(context.Background(), host+"/private:1", PullOptions{}); err != nil {
+		t.Fatalf("pull with config.json credentials: %v", err)
+	}
+}
+
+func TestParseRefInsecureRegistries(t *testing.T) {
+	cases := []struct {
+		ref      string
+		insecure []string
+		scheme   string
+	}{
+		{"registry.example:5000/team/app:1", nil, "https"},
+		{"registry.example:5000/team/app:1", []string{"registry.example:5000"}, "http"},
+		{"registry.example:5000/team/app:1", []string{"other:5000"}, "https"},
+		{"localhost:5000/app:1", nil, "http"},
+		{"127.0.0.1:5000/app@sha256:" + strings.Repeat("a", 64), nil, "http"},
+		{"redis:7", nil, "https"},
+	}
+	for _, c := range cases {
+		r, err := ParseRef(c.ref, c.insecure)
+		if err != nil {
+			t.Fatalf("%s: %v", c.ref, err)
+		}
+		if got := r.Context().Registry.Scheme(); got != c.scheme {
+			t.Errorf("%s with insecure %v: scheme %s, want %s", c.ref, c.insecure, got, c.scheme)
+		}
+	}
+	if _, err := ParseRef("UPPER/case:1", nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad reference: err = %v", err)
 	}
 }
