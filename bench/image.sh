@@ -9,7 +9,10 @@ RUNS=${RUNS:-3}
 work=$(mktemp -d /tmp/stack-bench-image.XXXXXX)
 regpid=""
 cleanup() {
-	[ -n "$regpid" ] && kill "$regpid" 2>/dev/null && wait "$regpid" 2>/dev/null
+	if [ -n "$regpid" ]; then
+		kill "$regpid" 2>/dev/null || true
+		wait "$regpid" 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

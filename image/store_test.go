@@ -3,6 +3,8 @@ package image
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -552,5 +554,29 @@ func TestParseRefInsecureRegistries(t *testing.T) {
 	}
 	if _, err := ParseRef("UPPER/case:1", nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad reference: err = %v", err)
+	}
+}
+
+// BenchmarkPull50MiB pulls a 5-layer image of 50 MiB of random data from an in-process
+// registry into a fresh store (download, verify, unpack). bench/image.sh compares with skopeo
+// against a real registry.
+func BenchmarkPull50MiB(b *testing.B) {
+	host := memRegistry(b, nil)
+	layers := make([][]byte, 5)
+	for i := range layers {
+		data := make([]byte, 10<<20)
+		rand.Read(data)
+		layers[i] = testutil.Gzip(b, testutil.LayerTar(b, E{Name: fmt.Sprintf("blob%d", i), Body: string(data)}))
+	}
+	push(b, host+"/bench:1", testImage(b, "amd64", v1.Config{}, layers...))
+	b.SetBytes(50 << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := openStore(b)
+		b.StartTimer()
+		if _, err := s.Pull(context.Background(), host+"/bench:1", PullOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
