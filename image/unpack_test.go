@@ -292,3 +292,36 @@ func TestUnpackWritesZerosAsHoles(t *testing.T) {
 		t.Errorf("%d bytes allocated for a file of zeros and 4 bytes", st.Blocks*512)
 	}
 }
+
+// Extended attributes are kept, except overlayfs' own (trusted.overlay.*), which only stack
+// may set: a layer carrying them could change how the overlay resolves paths.
+func TestUnpackXattrs(t *testing.T) {
+	testutil.RequireRoot(t)
+	raw := testutil.LayerTar(t,
+		E{Name: "bin/ping", Body: "p", Mode: 0o755, Xattrs: map[string]string{
+			"security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+			"user.stk":            "kept",
+		}},
+		E{Name: "d/", Xattrs: map[string]string{"trusted.overlay.redirect": "/etc", "trusted.overlay.opaque": "y"}},
+	)
+	dir := t.TempDir()
+	if _, err := Unpack(bytes.NewReader(raw), dir, UnpackOptions{Privileged: true}); err != nil {
+		if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+			t.Skipf("filesystem of %s lacks xattrs: %v", dir, err)
+		}
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Lgetxattr(filepath.Join(dir, "bin/ping"), "user.stk", buf)
+	if err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("user.stk = %q, %v", buf[:n], err)
+	}
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "bin/ping"), "security.capability", buf); err != nil || n != 20 {
+		t.Errorf("security.capability: %d bytes, %v", n, err)
+	}
+	for _, a := range []string{"trusted.overlay.redirect", "trusted.overlay.opaque"} {
+		if _, err := unix.Lgetxattr(filepath.Join(dir, "d"), a, buf); err == nil {
+			t.Errorf("%s taken from the layer", a)
+		}
+	}
+}
