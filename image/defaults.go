@@ -1,9 +1,17 @@
 package image
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -25,7 +33,7 @@ type Defaults struct {
 	Args         []string // Entrypoint + Cmd: the process to run
 	Env          []string // KEY=value, image order first, then new service keys sorted
 	WorkingDir   string   // "/" when neither sets one
-	User         string   // as written ("name", "uid:gid", "name:group"); runtime.ResolveUser makes it numeric
+	User         string   // as written ("name", "uid:gid", "name:group"); see ResolveUser
 	ExposedPorts []string // "80/tcp", sorted
 	Labels       map[string]string
 	StopSignal   string
@@ -114,4 +122,129 @@ func mergeEnv(image []string, service map[string]string) []string {
 		out = append(out, k+"="+service[k])
 	}
 	return out
+}
+
+// User is a resolved container user. runtime.ResolveUser does the same for a bare OCI
+// process; this one also gives the home directory, which the engine needs for $HOME.
+type User struct {
+	UID, GID       uint32
+	AdditionalGids []uint32
+	Home           string
+}
+
+// ResolveUser resolves user ("", "name", "uid", "name:group", "uid:gid", ...) against the
+// /etc/passwd and /etc/group of rootfs, as Docker does: numeric ids need no entry, names must
+// exist, the primary group defaults to the passwd entry's (0 without one), and supplementary
+// groups are those listing the user by name. The files are opened through securejoin, so a
+// symlinked /etc/passwd in the image cannot make stack read a host file.
+func ResolveUser(rootfs, user string) (User, error) {
+	u := User{Home: "/"}
+	name, group, hasGroup := strings.Cut(user, ":")
+	if name == "" {
+		name = "0"
+	}
+	passwd, err := readEtc(rootfs, "/etc/passwd")
+	if err != nil {
+		return u, err
+	}
+	groups, err := readEtc(rootfs, "/etc/group")
+	if err != nil {
+		return u, err
+	}
+	userName := ""
+	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
+		u.UID = uint32(id)
+		for _, f := range passwd {
+			if len(f) >= 6 && f[2] == name {
+				userName = f[0]
+				u.GID, u.Home = parseID(f[3]), f[5]
+				break
+			}
+		}
+	} else {
+		found := false
+		for _, f := range passwd {
+			if len(f) >= 6 && f[0] == name {
+				u.UID, u.GID, u.Home, userName, found = parseID(f[2]), parseID(f[3]), f[5], name, true
+				break
+			}
+		}
+		if !found {
+			return u, fmt.Errorf("user %q: %w in the image's /etc/passwd", name, ErrNotFound)
+		}
+	}
+	if hasGroup {
+		if id, err := strconv.ParseUint(group, 10, 32); err == nil {
+			u.GID = uint32(id)
+		} else {
+			found := false
+			for _, f := range groups {
+				if len(f) >= 3 && f[0] == group {
+					u.GID, found = parseID(f[2]), true
+					break
+				}
+			}
+			if !found {
+				return u, fmt.Errorf("group %q: %w in the image's /etc/group", group, ErrNotFound)
+			}
+		}
+	}
+	if userName != "" {
+		for _, f := range groups {
+			if len(f) < 4 || f[3] == "" {
+				continue
+			}
+			for _, m := range strings.Split(f[3], ",") {
+				if m == userName {
+					if g := parseID(f[2]); g != u.GID && !containsID(u.AdditionalGids, g) {
+						u.AdditionalGids = append(u.AdditionalGids, g)
+					}
+				}
+			}
+		}
+	}
+	return u, nil
+}
+
+func containsID(l []uint32, v uint32) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func parseID(s string) uint32 {
+	n, _ := strconv.ParseUint(s, 10, 32)
+	return uint32(n)
+}
+
+// readEtc reads a colon-separated file of the image; a missing file is empty.
+func readEtc(rootfs, p string) ([][]string, error) {
+	path, err := securejoin.SecureJoin(rootfs, p)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s in rootfs: %w", p, err)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, strings.Split(line, ":"))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s of the image: %w", p, err)
+	}
+	return out, nil
 }

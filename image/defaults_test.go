@@ -1,6 +1,8 @@
 package image
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -49,5 +51,44 @@ func TestContainerDefaults(t *testing.T) {
 	}
 	if d := ContainerDefaults(&v1.ConfigFile{}, Overrides{}); d.WorkingDir != "/" {
 		t.Errorf("default working dir = %q", d.WorkingDir)
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\napp:x:1001:\nwheel:x:10:app,other\naudio:x:29:app\n"), 0o644)
+	cases := []struct {
+		user string
+		want User
+		err  bool
+	}{
+		{"", User{UID: 0, GID: 0, Home: "/root"}, false},
+		{"app", User{UID: 1000, GID: 1001, AdditionalGids: []uint32{10, 29}, Home: "/home/app"}, false},
+		{"1000", User{UID: 1000, GID: 1001, AdditionalGids: []uint32{10, 29}, Home: "/home/app"}, false},
+		{"app:wheel", User{UID: 1000, GID: 10, AdditionalGids: []uint32{29}, Home: "/home/app"}, false},
+		{"4242:4343", User{UID: 4242, GID: 4343, Home: "/"}, false},
+		{"nobody", User{}, true},
+		{"app:nogroup", User{}, true},
+	}
+	for _, c := range cases {
+		got, err := ResolveUser(root, c.user)
+		if (err != nil) != c.err {
+			t.Errorf("ResolveUser(%q) err = %v", c.user, err)
+			continue
+		}
+		if !c.err && !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ResolveUser(%q) = %+v, want %+v", c.user, got, c.want)
+		}
+	}
+	// A passwd symlinked to a host path is resolved inside the rootfs (and so is absent).
+	evil := t.TempDir()
+	os.MkdirAll(filepath.Join(evil, "etc"), 0o755)
+	hostFile := filepath.Join(t.TempDir(), "passwd")
+	os.WriteFile(hostFile, []byte("host:x:7:7::/:/bin/sh\n"), 0o644)
+	os.Symlink(hostFile, filepath.Join(evil, "etc/passwd"))
+	if _, err := ResolveUser(evil, "host"); err == nil {
+		t.Error("user resolved through a symlink to a host file")
 	}
 }
