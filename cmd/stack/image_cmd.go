@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,13 +17,20 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
+	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/spec"
 )
 
-// openImages opens the image store under the state root (--root).
+// openImages opens the image store under the state root (--root), through the engine's host
+// so that the store knows which images containers use (rm refuses those, prune keeps them).
 func openImages(c *cli.Context) (*image.Store, error) {
-	return image.Open(filepath.Join(c.String("root"), "images"))
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := local.Open(c.String("root"), c.String("run-root"), log)
+	if err != nil {
+		return nil, fmt.Errorf("open state root: %w", err)
+	}
+	return h.Images, nil
 }
 
 var (
@@ -94,8 +102,6 @@ func imageCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					// Container records do not exist yet: s.InUse stays nil until the engine
-					// provides it, so nothing is reported as in use.
 					for _, ref := range c.Args().Slice() {
 						img, err := s.Remove(ref, c.Bool("force"))
 						if err != nil {

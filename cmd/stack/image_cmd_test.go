@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/internal/testutil"
 )
 
@@ -30,7 +32,7 @@ func runImageCLI(t *testing.T, args ...string) (string, error) {
 }
 
 func TestImageCommands(t *testing.T) {
-	root := t.TempDir()
+	root, runRoot := t.TempDir(), t.TempDir()
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs.tar")
 	if err := os.WriteFile(rootfs, testutil.LayerTar(t,
@@ -39,7 +41,7 @@ func TestImageCommands(t *testing.T) {
 	}
 	must := func(args ...string) string {
 		t.Helper()
-		out, err := runImageCLI(t, append([]string{"--root", root}, args...)...)
+		out, err := runImageCLI(t, append([]string{"--root", root, "--run-root", runRoot}, args...)...)
 		if err != nil {
 			t.Fatalf("stack %s: %v", strings.Join(args, " "), err)
 		}
@@ -65,7 +67,7 @@ func TestImageCommands(t *testing.T) {
 	if out := must("image", "rm", "app:1", "localhost:5000/team/app:2"); !strings.Contains(out, "removed app:1") {
 		t.Errorf("rm printed %q", out)
 	}
-	if _, err := runImageCLI(t, "--root", root, "image", "inspect", "app:1"); err == nil {
+	if _, err := runImageCLI(t, "--root", root, "--run-root", runRoot, "image", "inspect", "app:1"); err == nil {
 		t.Error("inspect of a removed image succeeded")
 	}
 	if out := must("image", "load", "-i", archive); !strings.Contains(out, "Loaded image: app:1") {
@@ -77,7 +79,22 @@ func TestImageCommands(t *testing.T) {
 	if out := must("image", "prune"); !strings.Contains(out, "removed 0 images") {
 		t.Errorf("prune printed %q", out)
 	}
-	if _, err := runImageCLI(t, "--root", root, "image", "pull"); exitCode(err) != exitUsage {
+	// A container record naming the image (as the engine writes it) makes rm refuse.
+	cdir := filepath.Join(root, "containers", "c1")
+	if err := os.MkdirAll(cdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cdir, "local.json"), []byte(`{"image_id":"`+id+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runImageCLI(t, "--root", root, "--run-root", runRoot, "image", "rm", "app:1"); !errors.Is(err, image.ErrInUse) {
+		t.Errorf("rm of an image a container uses: %v, want ErrInUse", err)
+	}
+	must("image", "rm", "-f", "app:1")
+	if out := must("image", "ls"); !strings.Contains(out, "<none>") {
+		t.Errorf("forced rm of an image in use should leave it untagged:\n%s", out)
+	}
+	if _, err := runImageCLI(t, "--root", root, "--run-root", runRoot, "image", "pull"); exitCode(err) != exitUsage {
 		t.Errorf("pull without a reference: exit %d (%v), want %d", exitCode(err), err, exitUsage)
 	}
 }
@@ -103,11 +120,11 @@ func TestPullStackFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	if _, err := runImageCLI(t, "--root", root, "-f", file, "pull", "-q"); err != nil {
+	root, runRoot := t.TempDir(), t.TempDir()
+	if _, err := runImageCLI(t, "--root", root, "--run-root", runRoot, "-f", file, "pull", "-q"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runImageCLI(t, "--root", root, "image", "ls")
+	out, err := runImageCLI(t, "--root", root, "--run-root", runRoot, "image", "ls")
 	if err != nil {
 		t.Fatal(err)
 	}
