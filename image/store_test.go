@@ -307,6 +307,23 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if got, err := s2.Get(host + "/rt:1"); err != nil || got.ID != img.ID {
 		t.Errorf("loaded image not tagged: %v %v", got, err)
 	}
+	// Saved by ID: the archive carries the image without a tag.
+	var buf bytes.Buffer
+	if err := s.Save(context.Background(), &buf, ShortID(img.ID)); err != nil {
+		t.Fatal(err)
+	}
+	byID := filepath.Join(t.TempDir(), "byid.tar")
+	if err := os.WriteFile(byID, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openStore(t)
+	loaded, err = s3.Load(context.Background(), byID, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || loaded[0].ID != img.ID || len(loaded[0].RepoTags) != 0 {
+		t.Errorf("saved by ID, loaded %+v", loaded)
+	}
 }
 
 func TestRemoveFreesUnsharedLayers(t *testing.T) {
