@@ -124,7 +124,8 @@ func mergeEnv(image []string, service map[string]string) []string {
 	return out
 }
 
-// User is a resolved container user.
+// User is a resolved container user. runtime.ResolveUser does the same for a bare OCI
+// process; this one also gives the home directory, which the engine needs for $HOME.
 type User struct {
 	UID, GID       uint32
 	AdditionalGids []uint32

@@ -16,6 +16,7 @@ var (
 	ErrNotFound       = errors.New("not found")
 	ErrInvalidLayer   = errors.New("invalid layer")
 	ErrInUse          = errors.New("in use")
+	ErrConflict       = errors.New("conflict")
 	ErrInvalid        = errors.New("invalid")
 	ErrDigestMismatch = errors.New("digest mismatch")
 )

@@ -39,7 +39,7 @@ func takeFlock(path string, how int) (*flock, error) {
 func (l *flock) Unlock() error { return l.f.Close() }
 
 // Remove removes the image named by ref. When ref is one of several tags of the image, only
-// that tag goes. An image a container uses (Store.InUse) is refused with ErrInUse unless force
+// that tag goes; naming such an image by ID or digest needs force. An image a container uses (Store.InUse) is refused with ErrInUse unless force
 // is set; forced, it only loses its tags and stays until no container uses it. Layers and
 // blobs no image needs any more are freed.
 func (s *Store) Remove(ref string, force bool) (*Image, error) {
@@ -70,9 +70,14 @@ func (s *Store) Remove(ref string, force bool) (*Image, error) {
 }
 
 func (s *Store) removeLocked(img *Image, ref string, force bool) error {
-	if canon, err := canonicalRef(ref); err == nil && contains(img.RepoTags, canon) && len(img.RepoTags) > 1 {
-		img.RepoTags = without(img.RepoTags, []string{canon})
-		return s.writeRecord(img)
+	if canon, err := canonicalRef(ref); err == nil && contains(img.RepoTags, canon) {
+		if len(img.RepoTags) > 1 {
+			img.RepoTags = without(img.RepoTags, []string{canon})
+			return s.writeRecord(img)
+		}
+	} else if len(img.RepoTags) > 1 && !force {
+		return fmt.Errorf("remove image %s: %w: it has %d tags; remove them one by one or use -f",
+			ShortID(img.ID), ErrConflict, len(img.RepoTags))
 	}
 	if s.InUse != nil && s.InUse(img.ID) {
 		if !force {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -87,4 +88,18 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image,
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	return rec, nil
+}
+
+// Ensure returns the image ref from the store, pulling it first when it is not there. pulled
+// says whether it pulled.
+func (s *Store) Ensure(ctx context.Context, ref string, opts PullOptions) (img *Image, pulled bool, err error) {
+	img, err = s.Get(ref)
+	if err == nil {
+		return img, false, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, false, err
+	}
+	img, err = s.Pull(ctx, ref, opts)
+	return img, err == nil, err
 }

@@ -320,6 +320,7 @@ func TestRegistryRefusesMaliciousLayers(t *testing.T) {
 			E{Name: "pw", Type: tar.TypeLink, Link: "/etc/passwd"})),
 		"diffid": wrongDiff,
 		"10gib":  testImage(t, "amd64", v1.Config{}, testutil.LayerTar(t, E{Name: "big", Body: "tiny", ClaimSize: 10 << 30})),
+		"sparse": testImage(t, "amd64", v1.Config{}, sparseTar(t, "pax")),
 	}
 	s := openStore(t)
 	names := make([]string, 0, len(hostile))

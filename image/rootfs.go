@@ -118,7 +118,9 @@ func (o Overlay) Mount() error {
 
 // MountRootfs gives a container its copy-on-write rootfs: the image ref's layers under
 // containerDir/upper (with containerDir/work), mounted on containerDir/rootfs. It returns the
-// rootfs path and a cleanup that unmounts it (upper stays: it is the container's data).
+// rootfs path and a cleanup that unmounts it (upper stays: it is the container's data); a
+// later process without the closure calls UnmountRootfs(containerDir). When the rootfs is
+// already mounted (a command that died after mounting), it is returned as it is.
 // containerDir must exist or be creatable; it is the caller's. Root only.
 func (s *Store) MountRootfs(ctx context.Context, ref, containerDir string) (rootfs string, cleanup func() error, err error) {
 	if err := ctx.Err(); err != nil {
@@ -136,10 +138,35 @@ func (s *Store) MountRootfs(ctx context.Context, ref, containerDir string) (root
 	if err != nil {
 		return "", nil, err
 	}
+	done := func() error { return unmount(o.Target) }
+	if mounted, err := isMountPoint(o.Target); err != nil {
+		return "", nil, err
+	} else if mounted {
+		return o.Target, done, nil
+	}
 	if err := o.Mount(); err != nil {
 		return "", nil, err
 	}
-	return o.Target, func() error { return unmount(o.Target) }, nil
+	return o.Target, done, nil
+}
+
+// UnmountRootfs unmounts the rootfs MountRootfs mounted for containerDir; it is not an error
+// when nothing is mounted there.
+func UnmountRootfs(containerDir string) error {
+	return unmount(filepath.Join(containerDir, "rootfs"))
+}
+
+// isMountPoint reports whether p is the root of a mount: its device differs from its parent's
+// (an overlay always has its own), or it is its parent (/).
+func isMountPoint(p string) (bool, error) {
+	var st, parent unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return false, &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	if err := unix.Lstat(filepath.Dir(p), &parent); err != nil {
+		return false, &os.PathError{Op: "lstat", Path: filepath.Dir(p), Err: err}
+	}
+	return st.Dev != parent.Dev || st.Ino == parent.Ino, nil
 }
 
 // prepareOverlay creates the upper, work and mount point directories in containerDir (an
@@ -169,6 +196,12 @@ func prepareOverlay(containerDir string, lower []string) (Overlay, error) {
 }
 
 func unmount(target string) error {
+	if mounted, err := isMountPoint(target); err != nil || !mounted {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
 	err := unix.Unmount(target, 0)
 	if errors.Is(err, unix.EBUSY) {
 		err = unix.Unmount(target, unix.MNT_DETACH)

@@ -104,7 +104,10 @@ func Open(root string) (*Store, error) {
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-var hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
+var (
+	hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	hexPrefix = regexp.MustCompile(`^[a-f0-9]{1,64}$`)
+)
 
 // digestHex validates a "sha256:<hex>" digest (it may come from an untrusted manifest and ends
 // up in a path) and returns its hex part.
@@ -427,6 +430,11 @@ func (s *Store) unpackLayer(l Layer) (layerRecord, bool, error) {
 		return rec, false, fmt.Errorf("unpack layer %s: %w", l.Digest, err)
 	}
 	rec = layerRecord{ChainID: l.ChainID, DiffID: l.DiffID, Size: st.Bytes, Entries: st.Entries}
+	// Flush the unpacked files before the rename makes the layer look complete: after a power
+	// loss a renamed layer must not hold files whose data never reached the disk.
+	if err := syncFS(tmp); err != nil {
+		return rec, false, err
+	}
 	if err := state.WriteJSON(filepath.Join(tmp, layerMeta), rec); err != nil {
 		return rec, false, err
 	}
@@ -444,6 +452,20 @@ func (s *Store) unpackLayer(l Layer) (layerRecord, bool, error) {
 		}
 	}
 	return rec, true, nil
+}
+
+// syncFS flushes the filesystem holding dir (syncfs(2)): one call instead of an fsync per
+// unpacked file.
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
 }
 
 // chainID is the image-spec chain ID: ChainID(L0) = DiffID(L0), ChainID(Ln) =
@@ -572,7 +594,7 @@ func find(recs []*Image, ref string) (*Image, error) {
 			}
 		}
 	}
-	if len(ref) >= 4 && regexp.MustCompile(`^[a-f0-9]+$`).MatchString(ref) {
+	if len(ref) >= 4 && hexPrefix.MatchString(ref) {
 		var hit *Image
 		for _, r := range recs {
 			if strings.HasPrefix(strings.TrimPrefix(r.ID, "sha256:"), ref) {
@@ -597,6 +619,27 @@ func canonicalRef(ref string) (string, error) {
 		return "", fmt.Errorf("%w: reference %q: %w", ErrInvalid, ref, err)
 	}
 	return r.Name(), nil
+}
+
+// Normalize returns the canonical form of a user's image reference (what records store):
+// "redis:7" -> "index.docker.io/library/redis:7".
+func Normalize(ref string) (string, error) { return canonicalRef(ref) }
+
+// Refs maps every tag and repo digest in the store, in canonical and in short form
+// ("index.docker.io/library/redis:7" and "redis:7"), to the ID of its image.
+func (s *Store) Refs() (map[string]string, error) {
+	recs, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, r := range recs {
+		for _, t := range append(append([]string{}, r.RepoTags...), r.RepoDigests...) {
+			out[t] = r.ID
+			out[ShortRef(t)] = r.ID
+		}
+	}
+	return out, nil
 }
 
 // ShortRef renders a canonical reference the way users write it (Docker Hub's registry and

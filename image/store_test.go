@@ -3,7 +3,10 @@ package image
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -15,6 +18,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -303,6 +307,23 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if got, err := s2.Get(host + "/rt:1"); err != nil || got.ID != img.ID {
 		t.Errorf("loaded image not tagged: %v %v", got, err)
 	}
+	// Saved by ID: the archive carries the image without a tag.
+	var buf bytes.Buffer
+	if err := s.Save(context.Background(), &buf, ShortID(img.ID)); err != nil {
+		t.Fatal(err)
+	}
+	byID := filepath.Join(t.TempDir(), "byid.tar")
+	if err := os.WriteFile(byID, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openStore(t)
+	loaded, err = s3.Load(context.Background(), byID, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || loaded[0].ID != img.ID || len(loaded[0].RepoTags) != 0 {
+		t.Errorf("saved by ID, loaded %+v", loaded)
+	}
 }
 
 func TestRemoveFreesUnsharedLayers(t *testing.T) {
@@ -402,5 +423,177 @@ func TestTagGetAndImport(t *testing.T) {
 	list, _ := s.List()
 	if len(list) != 1 || len(list[0].RepoTags) != 1 {
 		t.Errorf("list = %+v", list)
+	}
+	refs, err := s.Refs()
+	if err != nil || refs["localhost:5000/team/app:2"] != img.ID || len(refs) != 1 {
+		t.Errorf("refs = %v, %v", refs, err)
+	}
+	if n, _ := Normalize("redis:7"); n != "index.docker.io/library/redis:7" {
+		t.Errorf("Normalize(redis:7) = %q", n)
+	}
+}
+
+// Concurrent pulls of one image into one store (as from two processes: every lock is a flock
+// on its own open file) download and unpack each layer once.
+func TestConcurrentPullsDownloadOnce(t *testing.T) {
+	host := memRegistry(t, nil)
+	push(t, host+"/c:1", testImage(t, "amd64", v1.Config{}, baseLayer(t), appLayer(t, "c")))
+	s := openStore(t)
+	var c counter
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			other, err := Open(s.Root()) // separate handle, like another process
+			if err == nil {
+				_, err = other.Pull(context.Background(), host+"/c:1", PullOptions{Progress: c.add})
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.get(StatusDownloaded) != 2 || c.get(StatusUnpacked) != 2 {
+		t.Errorf("4 concurrent pulls: %v, want each of 2 layers downloaded and unpacked once", c.n)
+	}
+	if list, _ := s.List(); len(list) != 1 {
+		t.Errorf("%d records", len(list))
+	}
+}
+
+// A layer directory without its layer.json (never made by stack, which renames complete
+// layers into place) is not trusted: the next pull unpacks the layer again.
+func TestIncompleteLayerDirIsReplaced(t *testing.T) {
+	host := memRegistry(t, nil)
+	img := testImage(t, "amd64", v1.Config{}, appLayer(t, "x"))
+	push(t, host+"/x:1", img)
+	cfg, _ := img.ConfigFile()
+	s := openStore(t)
+	dir, _ := s.layerPath(cfg.RootFS.DiffIDs[0].String())
+	if err := os.MkdirAll(filepath.Join(dir, layerDiff, "junk"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pull(context.Background(), host+"/x:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower, _ := s.LowerDirs(got)
+	if _, err := os.Stat(filepath.Join(lower[0], "junk")); err == nil {
+		t.Error("half layer kept")
+	}
+	if b, err := os.ReadFile(filepath.Join(lower[0], "app/main")); err != nil || string(b) != "x" {
+		t.Errorf("app/main = %q, %v", b, err)
+	}
+}
+
+func TestRemoveByIDOfMultiTaggedImageNeedsForce(t *testing.T) {
+	s := openStore(t)
+	rootfs := filepath.Join(t.TempDir(), "r.tar")
+	os.WriteFile(rootfs, testutil.LayerTar(t, E{Name: "f", Body: "f"}), 0o600)
+	img, err := s.Import(context.Background(), rootfs, "one:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag("one:1", "two:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(ShortID(img.ID), false); !errors.Is(err, ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	if _, err := s.Remove(ShortID(img.ID), true); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.List(); len(list) != 0 {
+		t.Errorf("image survived forced removal by ID")
+	}
+}
+
+// Credentials come from the docker config.json ($DOCKER_CONFIG) through the default keychain.
+func TestPullUsesDockerConfigCredentials(t *testing.T) {
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != "stk" || p != "s3cret" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	img := testImage(t, "amd64", v1.Config{}, appLayer(t, "auth"))
+	r, _ := name.ParseReference(host + "/private:1")
+	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "stk", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	s := openStore(t)
+	if _, err := s.Pull(context.Background(), host+"/private:1", PullOptions{}); err == nil {
+		t.Fatal("pull without credentials succeeded")
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("stk:s3cret"))
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(context.Background(), host+"/private:1", PullOptions{}); err != nil {
+		t.Fatalf("pull with config.json credentials: %v", err)
+	}
+}
+
+func TestParseRefInsecureRegistries(t *testing.T) {
+	cases := []struct {
+		ref      string
+		insecure []string
+		scheme   string
+	}{
+		{"registry.example:5000/team/app:1", nil, "https"},
+		{"registry.example:5000/team/app:1", []string{"registry.example:5000"}, "http"},
+		{"registry.example:5000/team/app:1", []string{"other:5000"}, "https"},
+		{"localhost:5000/app:1", nil, "http"},
+		{"127.0.0.1:5000/app@sha256:" + strings.Repeat("a", 64), nil, "http"},
+		{"redis:7", nil, "https"},
+	}
+	for _, c := range cases {
+		r, err := ParseRef(c.ref, c.insecure)
+		if err != nil {
+			t.Fatalf("%s: %v", c.ref, err)
+		}
+		if got := r.Context().Registry.Scheme(); got != c.scheme {
+			t.Errorf("%s with insecure %v: scheme %s, want %s", c.ref, c.insecure, got, c.scheme)
+		}
+	}
+	if _, err := ParseRef("UPPER/case:1", nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad reference: err = %v", err)
+	}
+}
+
+// BenchmarkPull50MiB pulls a 5-layer image of 50 MiB of random data from an in-process
+// registry into a fresh store (download, verify, unpack). bench/image.sh compares with skopeo
+// against a real registry.
+func BenchmarkPull50MiB(b *testing.B) {
+	host := memRegistry(b, nil)
+	layers := make([][]byte, 5)
+	for i := range layers {
+		data := make([]byte, 10<<20)
+		rand.Read(data)
+		layers[i] = testutil.Gzip(b, testutil.LayerTar(b, E{Name: fmt.Sprintf("blob%d", i), Body: string(data)}))
+	}
+	push(b, host+"/bench:1", testImage(b, "amd64", v1.Config{}, layers...))
+	b.SetBytes(50 << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := openStore(b)
+		b.StartTimer()
+		if _, err := s.Pull(context.Background(), host+"/bench:1", PullOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

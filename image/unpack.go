@@ -102,6 +102,94 @@ type unpacker struct {
 	lim   Limits
 	stats UnpackStats
 	dirs  []dirTime // directory mtimes, applied last (creating children changes them)
+
+	copyBuf []byte
+}
+
+// buf returns the unpacker's copy buffer.
+func (u *unpacker) buf() []byte {
+	if u.copyBuf == nil {
+		u.copyBuf = make([]byte, copyChunk)
+	}
+	return u.copyBuf
+}
+
+// copyChunk is the unit in which file content is copied; an all-zero chunk becomes a hole.
+const copyChunk = 64 << 10
+
+// copyHoles copies r to f, seeking over all-zero chunks instead of writing them (as
+// cp --sparse=auto does), so a layer of compressed zeros cannot fill the disk. The file reads
+// the same either way.
+func copyHoles(f *os.File, r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	hole := false
+	for {
+		m, err := readChunk(r, buf)
+		if m > 0 {
+			chunk := buf[:m]
+			hole = isZero(chunk)
+			var werr error
+			if hole {
+				_, werr = f.Seek(int64(m), io.SeekCurrent)
+			} else {
+				_, werr = f.Write(chunk)
+			}
+			if werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if errors.Is(err, io.EOF) {
+			if hole { // a trailing hole: give the file its full length
+				return n, f.Truncate(n)
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err // io.ErrUnexpectedEOF from tar: the archive is truncated
+		}
+	}
+}
+
+// readChunk fills buf from r unless r ends first; io.EOF means r ended cleanly.
+func readChunk(r io.Reader, buf []byte) (int, error) {
+	m := 0
+	for m < len(buf) {
+		k, err := r.Read(buf[m:])
+		m += k
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isSparse reports a GNU or PAX sparse file entry.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 type dirTime struct {
@@ -225,6 +313,11 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
+	if isSparse(hdr) {
+		// Sparse entries let a few bytes of tar claim gigabytes of file; no image builder
+		// writes them (Go's archive/tar cannot), so refuse rather than expand them.
+		return fmt.Errorf("%w: sparse file entries are not supported (header claims %d bytes)", ErrInvalidLayer, hdr.Size)
+	}
 	base := path.Base(rel)
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return u.whiteout(parent, base)
@@ -334,7 +427,7 @@ func (u *unpacker) regular(tr *tar.Reader, hdr *tar.Header, target string) error
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, tr)
+	n, err := copyHoles(f, tr, u.buf())
 	u.stats.Bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr

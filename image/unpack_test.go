@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -224,6 +225,103 @@ func TestCleanName(t *testing.T) {
 		got, err := cleanName(c.in, DefaultMaxNameLen)
 		if err != nil || got != c.want {
 			t.Errorf("cleanName(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+// sparseTar uses GNU tar to make a tarball (format gnu or pax) holding one sparse file that
+// claims 10 GiB; the tarball is 10 KiB.
+func sparseTar(t testing.TB, format string) []byte {
+	t.Helper()
+	tarBin := testutil.RequireBinary(t, "tar")
+	src := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(src, "big"), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(10 << 30); err != nil { // a hole: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(t.TempDir(), "sparse.tar")
+	if b, err := exec.Command(tarBin, "--sparse", "--format="+format, "-C", src, "-cf", out, "big").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// Sparse entries (GNU and PAX forms) claim 10 GiB from 10 KiB of tar: refused before anything
+// is written.
+func TestUnpackRefusesSparseEntries(t *testing.T) {
+	for _, format := range []string{"gnu", "pax"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := Unpack(bytes.NewReader(sparseTar(t, format)), dir, UnpackOptions{Privileged: privileged()})
+			if !errors.Is(err, ErrInvalidLayer) || !strings.Contains(err.Error(), "sparse") {
+				t.Fatalf("err = %v, want a sparse refusal", err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "big")); err == nil {
+				t.Error("sparse file created")
+			}
+		})
+	}
+}
+
+// Zero runs become holes: a layer of compressed zeros does not fill the disk, and the file
+// reads back the same.
+func TestUnpackWritesZerosAsHoles(t *testing.T) {
+	body := strings.Repeat("\x00", 8<<20) + "tail" + strings.Repeat("\x00", 100<<10)
+	raw := testutil.LayerTar(t, E{Name: "zeros", Body: body})
+	dir := t.TempDir()
+	if _, err := Unpack(bytes.NewReader(testutil.Gzip(t, raw)), dir, UnpackOptions{DiffID: diffID(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "zeros"))
+	if err != nil || string(got) != body {
+		t.Fatalf("content differs (%d bytes, %v)", len(got), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "zeros"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 > 1<<20 {
+		t.Errorf("%d bytes allocated for a file of zeros and 4 bytes", st.Blocks*512)
+	}
+}
+
+// Extended attributes are kept, except overlayfs' own (trusted.overlay.*), which only stack
+// may set: a layer carrying them could change how the overlay resolves paths.
+func TestUnpackXattrs(t *testing.T) {
+	testutil.RequireRoot(t)
+	raw := testutil.LayerTar(t,
+		E{Name: "bin/ping", Body: "p", Mode: 0o755, Xattrs: map[string]string{
+			"security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+			"user.stk":            "kept",
+		}},
+		E{Name: "d/", Xattrs: map[string]string{"trusted.overlay.redirect": "/etc", "trusted.overlay.opaque": "y"}},
+	)
+	dir := t.TempDir()
+	if _, err := Unpack(bytes.NewReader(raw), dir, UnpackOptions{Privileged: true}); err != nil {
+		if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+			t.Skipf("filesystem of %s lacks xattrs: %v", dir, err)
+		}
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Lgetxattr(filepath.Join(dir, "bin/ping"), "user.stk", buf)
+	if err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("user.stk = %q, %v", buf[:n], err)
+	}
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "bin/ping"), "security.capability", buf); err != nil || n != 20 {
+		t.Errorf("security.capability: %d bytes, %v", n, err)
+	}
+	for _, a := range []string{"trusted.overlay.redirect", "trusted.overlay.opaque"} {
+		if _, err := unix.Lgetxattr(filepath.Join(dir, "d"), a, buf); err == nil {
+			t.Errorf("%s taken from the layer", a)
 		}
 	}
 }

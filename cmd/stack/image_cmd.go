@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,13 +17,20 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
+	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/spec"
 )
 
-// openImages opens the image store under the state root (--root).
+// openImages opens the image store under the state root (--root), through the engine's host
+// so that the store knows which images containers use (rm refuses those, prune keeps them).
 func openImages(c *cli.Context) (*image.Store, error) {
-	return image.Open(filepath.Join(c.String("root"), "images"))
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := local.Open(c.String("root"), c.String("run-root"), log)
+	if err != nil {
+		return nil, fmt.Errorf("open state root: %w", err)
+	}
+	return h.Images, nil
 }
 
 var (
@@ -94,8 +102,6 @@ func imageCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					// Container records do not exist yet: s.InUse stays nil until the engine
-					// provides it, so nothing is reported as in use.
 					for _, ref := range c.Args().Slice() {
 						img, err := s.Remove(ref, c.Bool("force"))
 						if err != nil {
@@ -170,7 +176,7 @@ func pullCommand() *cli.Command {
 }
 
 func pullImages(c *cli.Context, s *image.Store, refs []string) error {
-	pr := newProgressPrinter(c.App.ErrWriter, c.Bool("quiet"))
+	pr := newProgressPrinter(c.App.ErrWriter, c.App.Writer, c.Bool("quiet"))
 	defer pr.finish()
 	g, ctx := errgroup.WithContext(c.Context)
 	g.SetLimit(4)
@@ -193,20 +199,21 @@ func pullImages(c *cli.Context, s *image.Store, refs []string) error {
 // per layer in flight; otherwise one plain line per finished layer.
 type progressPrinter struct {
 	mu    sync.Mutex
-	w     io.Writer
+	w     io.Writer // progress
+	out   io.Writer // results
 	tty   bool
 	quiet bool
 	cur   map[string][2]int64 // layer -> current, total
 	last  time.Time
 }
 
-func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
+func newProgressPrinter(w, out io.Writer, quiet bool) *progressPrinter {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 		tty = err == nil
 	}
-	return &progressPrinter{w: w, tty: tty, quiet: quiet, cur: map[string][2]int64{}}
+	return &progressPrinter{w: w, out: out, tty: tty, quiet: quiet, cur: map[string][2]int64{}}
 }
 
 func (p *progressPrinter) event(e image.Progress) {
@@ -245,10 +252,10 @@ func (p *progressPrinter) done(ref string, img *image.Image) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.quiet {
-		fmt.Fprintln(p.w, img.ID)
+		fmt.Fprintln(p.out, img.ID)
 		return
 	}
-	fmt.Fprintf(p.w, "%s: pulled %s\n", ref, img.ID)
+	fmt.Fprintf(p.out, "%s: pulled %s\n", ref, img.ID)
 }
 
 func (p *progressPrinter) finish() {
