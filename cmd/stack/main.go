@@ -56,6 +56,7 @@ func commands() []*cli.Command {
 		configCommand(),
 		downCommand(),
 		execCommand(),
+		exportCommand(),
 		imageCommand(),
 		logsCommand(),
 		planCommand(),

@@ -73,3 +73,16 @@ func warnings(st *spec.Stack) []string {
 
 // missingFile reports a load that failed only because no stack file was found.
 func missingFile(err error) bool { return errors.Is(err, spec.ErrNoStackFile) }
+
+// loadStack loads the stack file for commands that need nothing of the host (export), printing
+// its warnings.
+func loadStack(c *cli.Context) (*spec.Stack, error) {
+	st, err := spec.Load(c.Context, loadOptions(c))
+	if err != nil {
+		return nil, stackFileError(err)
+	}
+	for _, w := range warnings(st) {
+		fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+	}
+	return st, nil
+}
