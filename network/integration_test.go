@@ -20,13 +20,13 @@ import (
 // further namespaces with busybox processes in them.
 
 type sandbox struct {
-	t    *testing.T
+	t    testing.TB
 	host string // path of the namespace playing the host
 	dir  string
 	m    *network.Manager
 }
 
-func newSandbox(t *testing.T) *sandbox {
+func newSandbox(t testing.TB) *sandbox {
 	testutil.RequireRoot(t)
 	testutil.RequireBinary(t, "busybox")
 	testutil.RequireBinary(t, "nsenter")
@@ -74,7 +74,7 @@ func (s *sandbox) expectGet(ns, url, want string) {
 	})
 }
 
-func run(t *testing.T, ns string, args ...string) string {
+func run(t testing.TB, ns string, args ...string) string {
 	t.Helper()
 	out, err := testutil.RunInNetNS(ns, 10*time.Second, args...)
 	if err != nil {

@@ -16,7 +16,7 @@ type host interface {
 	linkExists(name string) (bool, error)
 	ensureBridge(n *Network) error
 	deleteBridge(n *Network) error
-	attach(n *Network, a *Attachment) error // fills a.IfName when empty
+	attach(n *Network, a *Attachment) error
 	detach(a *Attachment) error
 	applyFirewall(t *Table) error // nil: remove stack's table
 }
@@ -184,25 +184,25 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 			vethTaken[a.HostVeth] = true
 		}
 	}
-	var linkErr error
-	a := &Attachment{
-		Network: n.Name, ContainerID: containerID, NetNS: netnsPath, IfName: opts.IfName,
-		HostVeth: vethName(n.Name, containerID, func(s string) bool {
-			ok, err := h.linkExists(s)
-			linkErr = errors.Join(linkErr, err)
-			return vethTaken[s] || ok
-		}),
-		IPv4: ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Created: m.now().UTC(),
+	ifName := opts.IfName
+	if ifName == "" {
+		ifName = nextIfName(attachmentsOf(all, containerID))
 	}
-	if linkErr != nil {
-		return nil, fmt.Errorf("attach container %s to network %s: %w", containerID, network, linkErr)
+	// The veth name is a hash of network and container; a foreign link of the same name makes
+	// the kernel refuse the pair (EEXIST), reported as a conflict.
+	a := &Attachment{
+		Network: n.Name, ContainerID: containerID, NetNS: netnsPath, IfName: ifName,
+		HostVeth: vethName(n.Name, containerID, func(s string) bool { return vethTaken[s] }),
+		IPv4:     ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Created: m.now().UTC(),
 	}
 	if !n.Internal {
 		a.Gateway = n.Gateway
 	}
 	// The bridge may be gone (reboot); attaching re-creates it rather than failing.
-	if err := h.ensureBridge(n); err != nil {
-		return nil, fmt.Errorf("attach container %s: network %s: %w", containerID, network, err)
+	if ok, err := h.linkExists(n.Bridge); err != nil || !ok {
+		if err := h.ensureBridge(n); err != nil {
+			return nil, fmt.Errorf("attach container %s: network %s: %w", containerID, network, err)
+		}
 	}
 	// Record the allocation before making the pair: after a crash Reconcile frees it.
 	n.Attachments[containerID] = a
@@ -215,11 +215,27 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 		delete(n.Attachments, containerID)
 		return nil, errors.Join(err, h.detach(a), m.saveNetwork(n))
 	}
-	if err := m.saveNetwork(n); err != nil { // IfName may have been chosen by attach
-		return nil, errors.Join(err, h.detach(a))
+	if a.Gateway != n.Gateway && !n.Internal { // another network provides the default route
+		if err := m.saveNetwork(n); err != nil {
+			return nil, errors.Join(err, h.detach(a))
+		}
 	}
 	m.log.Debug("container attached", "network", n.Name, "container", containerID, "ip", ip, "if", a.IfName)
 	return a, nil
+}
+
+// nextIfName returns the first ethN that none of the container's recorded attachments uses:
+// the container's namespace is stack's, so the records know its interfaces.
+func nextIfName(existing []*Attachment) string {
+	used := map[string]bool{}
+	for _, a := range existing {
+		used[a.IfName] = true
+	}
+	for i := 0; ; i++ {
+		if name := fmt.Sprintf("eth%d", i); !used[name] {
+			return name
+		}
+	}
 }
 
 // Detach removes a container's interface on a network and releases its address and its port

@@ -62,8 +62,8 @@ type Spec struct {
 	Labels   map[string]string
 }
 
-// AttachOptions are the per-attachment choices. IfName defaults to the first free ethN inside
-// the namespace; IPv4 (static ipv4_address) defaults to the next free address.
+// AttachOptions are the per-attachment choices. IfName defaults to the first ethN the
+// container's other attachments do not use; IPv4 (static ipv4_address) defaults to the next free address.
 type AttachOptions struct {
 	IPv4    netip.Addr
 	IfName  string
