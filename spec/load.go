@@ -2,11 +2,16 @@ package spec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 )
 
 // Options says which stack file(s) to load and how, mirroring Compose's global flags.
@@ -18,31 +23,304 @@ type Options struct {
 	Profiles         []string // --profile
 	// Environ is the process environment used for interpolation; nil means os.Environ().
 	Environ []string
+	// NumCPU is the host's CPU count, the bound for cpus:; 0 means runtime.NumCPU().
+	NumCPU int
 }
 
-// LoadProject loads and merges the files through compose-go and returns its project, before
-// conversion to stack's model. It is what `stack config` prints.
+// DefaultFileNames are looked for, in order, in the project directory (then its parents) when no
+// -f is given: stack's own names first, then Compose's.
+var DefaultFileNames = append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+
+// Load loads, merges, interpolates and validates the stack file(s) and returns stack's model.
+// When the file is invalid the error is a Problems list holding every problem found, sorted by
+// position; other errors (a file that cannot be read) are returned wrapped. Warnings (keys stack
+// accepts but ignores) are in Stack.Warnings.
+func Load(ctx context.Context, opts Options) (*Stack, error) {
+	l, err := newLoad(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return l.run(ctx)
+}
+
+// LoadProject is Load that returns compose-go's project (merged, interpolated, normalized)
+// instead of stack's model, after the same checks.
 func LoadProject(ctx context.Context, opts Options) (*types.Project, error) {
+	_, p, err := LoadWithProject(ctx, opts)
+	return p, err
+}
+
+// LoadWithProject is Load that also returns compose-go's project, which `stack config` prints
+// (the Compose-compatible normalized form).
+func LoadWithProject(ctx context.Context, opts Options) (*Stack, *types.Project, error) {
+	l, err := newLoad(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := l.run(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, l.project, nil
+}
+
+// load is the state of one Load call.
+type load struct {
+	opts    Options
+	po      *cli.ProjectOptions
+	files   []string // the -f files, absolute, in merge order
+	pos     *positions
+	c       *collector
+	found   []loader.UnsupportedAttribute
+	project *types.Project
+}
+
+func newLoad(ctx context.Context, opts Options) (*load, error) {
 	env := opts.Environ
 	if env == nil {
 		env = os.Environ()
 	}
-	po, err := cli.NewProjectOptions(opts.Files,
+	l := &load{opts: opts, pos: newPositions()}
+	files := opts.Files
+	if len(files) == 0 && !hasEnv(env, "COMPOSE_FILE") {
+		found, err := findDefaultFiles(opts.ProjectDirectory)
+		if err != nil {
+			return nil, err
+		}
+		files = found
+	}
+	po, err := cli.NewProjectOptions(files,
 		cli.WithName(opts.ProjectName),
 		cli.WithWorkingDirectory(opts.ProjectDirectory),
 		cli.WithEnv(env),
 		cli.WithEnvFiles(opts.EnvFiles...),
 		cli.WithDotEnv,
 		cli.WithConfigFileEnv,
-		cli.WithDefaultConfigPath,
 		cli.WithProfiles(opts.Profiles),
+		// stack checks consistency itself, to report every problem rather than the first.
+		cli.WithConsistency(false),
+		cli.WithLoadOptions(
+			loader.WithSupportedAttributes(supportedPaths(), nil),
+			loader.WithUnsupportedAttributesCheck(valuePatterns(), func(found []loader.UnsupportedAttribute) {
+				l.found = found
+			}),
+		),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("load stack file: %w", err)
 	}
-	p, err := po.LoadProject(ctx)
+	if len(po.ConfigPaths) == 0 {
+		wd, _ := po.GetWorkingDir()
+		return nil, fmt.Errorf("load stack file: no stack file found in %s or its parents (looked for %v)", wd, DefaultFileNames)
+	}
+	l.po = po
+	for _, f := range po.ConfigPaths {
+		if f == "-" {
+			continue
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, fmt.Errorf("load stack file %s: %w", f, err)
+		}
+		l.files = append(l.files, abs)
+	}
+	return l, nil
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, e := range env {
+		if len(e) > len(name) && e[:len(name)] == name && e[len(name)] == '=' {
+			return true
+		}
+	}
+	return false
+}
+
+// findDefaultFiles looks for a stack file in dir (default: the working directory) and its
+// parents, like Compose does, plus the matching override file.
+func findDefaultFiles(dir string) ([]string, error) {
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("find stack file: %w", err)
+		}
+		dir = wd
+	}
+	dir, err := filepath.Abs(dir)
 	if err != nil {
+		return nil, fmt.Errorf("find stack file: %w", err)
+	}
+	for {
+		for i, name := range DefaultFileNames {
+			p := filepath.Join(dir, name)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				files := []string{p}
+				overrides := cli.DefaultOverrideFileNames
+				if i < 2 {
+					overrides = []string{"stack.override.yaml", "stack.override.yml"}
+				}
+				for _, o := range overrides {
+					op := filepath.Join(dir, o)
+					if fi, err := os.Stat(op); err == nil && fi.Mode().IsRegular() {
+						files = append(files, op)
+						break
+					}
+				}
+				return files, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, nil
+		}
+		dir = parent
+	}
+}
+
+func (l *load) run(ctx context.Context) (*Stack, error) {
+	// 1. Read every file (and what it includes) with yaml.v3: enforce the limits before
+	//    compose-go decodes anything, and index key positions.
+	seen := map[string]bool{}
+	var sources []*source
+	for _, f := range l.files {
+		srcs, err := l.readWithIncludes(f, seen, 0)
+		if err != nil {
+			return nil, l.display(err)
+		}
+		sources = append(sources, srcs...)
+	}
+	for _, s := range sources {
+		l.pos.add(s)
+	}
+	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portKeys: map[string][]string{}}
+
+	// 2. compose-go: merge, interpolate, profiles, extends, include, normalize.
+	p, err := l.po.LoadProject(ctx)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		l.c.add(l.composeProblem(err))
+		return nil, l.display(l.c.result(l.files))
+	}
+	l.project = p
+
+	// 3. keys stack does not implement. compose-go drops version: before its check (and logs
+	// its own warning through logrus, which the CLI silences).
+	if _, ok := l.pos.exact("version", 0); ok {
+		l.c.warnf("version", "version is obsolete and ignored")
+	}
+	l.reportUnsupported()
+
+	// 4. convert, then validate the model.
+	st := convert(p, l.c)
+	numCPU := l.opts.NumCPU
+	validate(st, p, l.c, numCPU)
+	if err := l.c.result(l.files); err != nil {
+		return nil, l.display(err)
+	}
+	for _, svc := range st.Services {
+		svc.Hash = Hash(svc)
+	}
+	st.Warnings = l.c.warnings
+	sortProblems(st.Warnings, l.files)
+	l.display(Problems(st.Warnings))
+	return st, nil
+}
+
+// display rewrites the files of problems relative to the working directory when they are below
+// it, as a user typing stack config -f stack.yaml expects to read them back.
+func (l *load) display(err error) error {
+	var ps Problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return err
+	}
+	for _, p := range ps {
+		if !filepath.IsAbs(p.File) {
+			continue
+		}
+		if rel, rerr := filepath.Rel(wd, p.File); rerr == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			p.File = rel
+		}
+	}
+	return err
+}
+
+// readWithIncludes reads path and, depth first, the files its include: section names (which
+// compose-go merges before path itself), so their limits are checked and their keys indexed.
+func (l *load) readWithIncludes(path string, seen map[string]bool, depth int) ([]*source, error) {
+	if seen[path] || depth > 8 {
+		return nil, nil
+	}
+	seen[path] = true
+	src, err := readSource(path)
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			return nil, Problems{p}
+		}
 		return nil, fmt.Errorf("load stack file: %w", err)
 	}
-	return p, nil
+	var out []*source
+	for _, doc := range src.Docs {
+		inc := mapValue(docRoot(doc), "include")
+		if inc == nil || inc.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, e := range inc.Content {
+			var paths []string
+			switch e.Kind {
+			case yaml.ScalarNode:
+				paths = append(paths, e.Value)
+			case yaml.MappingNode:
+				pn := mapValue(e, "path")
+				if pn == nil {
+					continue
+				}
+				if pn.Kind == yaml.ScalarNode {
+					paths = append(paths, pn.Value)
+				}
+				for _, x := range pn.Content {
+					paths = append(paths, x.Value)
+				}
+			}
+			for _, ip := range paths {
+				if ip == "" || containsVar(ip) {
+					continue
+				}
+				if !filepath.IsAbs(ip) {
+					ip = filepath.Join(filepath.Dir(path), ip)
+				}
+				if _, err := os.Stat(ip); err != nil {
+					continue // compose-go reports it
+				}
+				srcs, err := l.readWithIncludes(ip, seen, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, srcs...)
+			}
+		}
+	}
+	return append(out, src), nil
+}
+
+func containsVar(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' {
+			return true
+		}
+	}
+	return false
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
 }

@@ -5,9 +5,9 @@ import "time"
 // Stack is a loaded, merged, interpolated and validated stack file, in stack's own model. Every
 // other package works from this, never from compose-go's types.
 type Stack struct {
-	Name       string             // project name, after Compose's naming rules
-	WorkingDir string             // project directory (absolute)
-	Files      []string           // the files that were merged, in order
+	Name       string              // project name, after Compose's naming rules
+	WorkingDir string              // project directory (absolute)
+	Files      []string            // the files that were merged, in order
 	Services   map[string]*Service // by service name
 	Networks   map[string]*Network // by key in the file; "default" is always present when a service uses it
 	Volumes    map[string]*Volume  // by key in the file
@@ -36,7 +36,9 @@ type Service struct {
 	Expose   []Port  // exposed ports (not published)
 	Mounts   []Mount // volumes:, tmpfs: in the order given
 	Networks map[string]*ServiceNetwork
-	DependsOn map[string]Dependency
+	// NetworkMode is "" (the networks above) or "none" (no network at all, Networks is empty).
+	NetworkMode string
+	DependsOn   map[string]Dependency
 
 	Healthcheck *Healthcheck
 	Restart     RestartPolicy
@@ -62,6 +64,7 @@ type Service struct {
 	ExtraHosts []ExtraHost
 	DNS        []string
 	DNSSearch  []string
+	DNSOptions []string // dns_opt
 	ShmSize    int64
 	Tty        bool
 	StdinOpen  bool
@@ -76,12 +79,15 @@ type Service struct {
 type Build struct {
 	Context    string // absolute path
 	Dockerfile string // relative to Context unless absolute
-	Args       map[string]string
-	Target     string
-	Labels     map[string]string
-	Network    string
-	NoCache    bool
-	Pull       bool
+	// DockerfileInline is dockerfile_inline: the Dockerfile's content, when given in the file.
+	DockerfileInline string
+	Tags             []string
+	Args             map[string]string
+	Target           string
+	Labels           map[string]string
+	Network          string
+	NoCache          bool
+	Pull             bool
 }
 
 // EnvFile is an env_file entry as read.
@@ -123,6 +129,8 @@ type Mount struct {
 	// tmpfs
 	TmpfsSize int64
 	TmpfsMode uint32
+	// Options are further tmpfs mount flags from the short syntax (tmpfs: /run:noexec,nosuid).
+	Options []string
 }
 
 // ServiceNetwork is a service's attachment to one network.

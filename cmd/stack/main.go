@@ -54,7 +54,10 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		configCommand(),
+		imageCommand(),
+		pullCommand(),
 		versionCommand(),
+		volumeCommand(),
 	}
 }
 

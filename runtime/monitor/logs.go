@@ -1,0 +1,35 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"github.com/stackrun/stack/runtime/monitor/logfile"
+)
+
+// LogOptions select what ReadLogs returns.
+type LogOptions struct {
+	// Tail > 0 returns only the last Tail lines existing at the start (across rotated files).
+	Tail int
+	// Since drops lines stamped before it.
+	Since time.Time
+	// Follow keeps returning new lines, across rotation and restarts, until the record under
+	// StateDir says the container is finally down (exited with no restart to come, or stopped),
+	// or ctx ends.
+	Follow bool
+	// StateDir and RunDir locate the record Follow watches.
+	StateDir, RunDir string
+}
+
+// ReadLogs calls emit with the lines of the container log at path, in order. Each Entry has
+// its time stamp and stream; whether to print the stamp is the caller's choice.
+func ReadLogs(ctx context.Context, path string, opts LogOptions, emit func(logfile.Entry) error) error {
+	ro := logfile.ReadOptions{Tail: opts.Tail, Since: opts.Since, Follow: opts.Follow}
+	if opts.Follow {
+		ro.Done = func() bool {
+			s, err := Inspect(opts.StateDir, opts.RunDir)
+			return err == nil && s.State.Final()
+		}
+	}
+	return logfile.Read(ctx, path, ro, emit)
+}

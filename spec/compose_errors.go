@@ -1,0 +1,161 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/schema"
+)
+
+// compose-go returns plain error strings. These patterns recover the file, line or key path they
+// mention so the problem can be placed like stack's own.
+var (
+	reValidating    = regexp.MustCompile(`^validating (.+?): (.*)$`)
+	reFailedParse   = regexp.MustCompile(`^failed to parse (.+?): (.*)$`)
+	reYAMLLine      = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+	reInterpolating = regexp.MustCompile(`^error while interpolating ([^:]+): (.*)$`)
+	reKeyPrefixed   = regexp.MustCompile(`^((?:services|networks|volumes|configs|secrets|include|name|models|jobs)(?:\.[^\s:]+)?):? (.*)$`)
+	reAdditional    = regexp.MustCompile(`additional propert(?:y|ies) '([^']+)'`)
+	reService       = regexp.MustCompile(`^service "?([^" ]+)"? (.*)$`)
+	reNumericPart   = regexp.MustCompile(`\.(\d+)(\.|$)`)
+)
+
+// composeProblem turns one compose-go error into a positioned Problem.
+func (l *load) composeProblem(err error) *Problem {
+	msg := err.Error()
+	// Unwrap the generic prefix compose-go and cli add.
+	for _, pre := range []string{"load stack file: "} {
+		msg = strings.TrimPrefix(msg, pre)
+	}
+	file := l.c.defaultFile
+	if m := reValidating.FindStringSubmatch(msg); m != nil {
+		file, msg = m[1], m[2]
+	}
+	if m := reFailedParse.FindStringSubmatch(msg); m != nil {
+		file, msg = m[1], m[2]
+	}
+	if strings.HasPrefix(msg, "yaml:") {
+		p := &Problem{File: file, Message: msg}
+		if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Column = 1
+			if m[2] != "" {
+				p.Column, _ = strconv.Atoi(m[2])
+			}
+		}
+		return p
+	}
+	if m := reInterpolating.FindStringSubmatch(msg); m != nil {
+		return l.c.at(SeverityError, dotKey(m[1]), "%s", m[2])
+	}
+	if strings.HasPrefix(msg, " ") || strings.HasPrefix(msg, "(root)") {
+		// schema error at the top level: "(root) additional properties 'x' not allowed"
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, "(root)"))
+		if m := reAdditional.FindStringSubmatch(msg); m != nil {
+			return l.c.at(SeverityError, m[1], "%s", unknownKey(m[1]))
+		}
+		return &Problem{File: file, Message: msg}
+	}
+	if m := reKeyPrefixed.FindStringSubmatch(msg); m != nil {
+		key, rest := dotKey(m[1]), m[2]
+		if a := reAdditional.FindStringSubmatch(rest); a != nil && !strings.Contains(a[1], "', '") {
+			key += "." + a[1]
+			rest = unknownKey(key)
+		}
+		if rest == "false schema" {
+			rest = unknownKey(key)
+		}
+		return l.c.at(SeverityError, key, "%s", rest)
+	}
+	if m := reService.FindStringSubmatch(msg); m != nil {
+		return l.c.at(SeverityError, "services."+m[1], "%s", m[2])
+	}
+	// Last resort: find the offending token among the scalars written in the files.
+	if key, ok := l.pos.findValue(lastToken(msg)); ok {
+		return l.c.at(SeverityError, key, "%s", msg)
+	}
+	var pe *Problem
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Problem{File: file, Message: msg}
+}
+
+// dotKey turns compose-go's services.web.ports.0 into stack's services.web.ports[0].
+func dotKey(k string) string {
+	for {
+		n := reNumericPart.ReplaceAllString(k, "[$1]$2")
+		if n == k {
+			return k
+		}
+		k = n
+	}
+}
+
+func lastToken(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if i := strings.LastIndexAny(msg, " :"); i >= 0 {
+		msg = msg[i+1:]
+	}
+	return strings.Trim(msg, `"'`)
+}
+
+// unknownKey says that the last segment of key is not a Compose key, suggesting the closest one
+// the specification has at that place (imagee -> image).
+func unknownKey(key string) string {
+	parts := strings.Split(key, ".")
+	name := parts[len(parts)-1]
+	msg := fmt.Sprintf("unknown key %q", name)
+	// The pattern of the parent: services.web -> services.*, ports[0] -> ports.[]
+	var pattern []string
+	for i, p := range parts[:len(parts)-1] {
+		base, idx, isList := strings.Cut(p, "[")
+		if i > 0 && (parts[i-1] == "services" || parts[i-1] == "networks" || parts[i-1] == "volumes" ||
+			strings.HasSuffix(parts[i-1], "networks") && i > 1) {
+			base = "*"
+		}
+		pattern = append(pattern, base)
+		for isList {
+			pattern = append(pattern, "[]")
+			_, idx, isList = strings.Cut(idx, "[")
+		}
+	}
+	parent := strings.Join(pattern, ".")
+	best, bestDist := "", 3
+	for _, p := range schema.AttributePaths() {
+		if p.Parent().String() != parent {
+			continue
+		}
+		if d := editDistance(name, p.Last()); d < bestDist {
+			best, bestDist = p.Last(), d
+		}
+	}
+	if best != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return msg
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

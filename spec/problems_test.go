@@ -1,0 +1,377 @@
+package spec
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// loadInline writes files (name -> content) into a temp dir and loads the first one named
+// (stack.yaml by default), returning the error text with the temp dir stripped.
+func loadInline(t *testing.T, files map[string]string, order ...string) (*Stack, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(order) == 0 {
+		order = []string{"stack.yaml"}
+	}
+	opts := Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir}
+	for _, f := range order {
+		opts.Files = append(opts.Files, filepath.Join(dir, f))
+	}
+	st, err := Load(context.Background(), opts)
+	if err != nil {
+		return nil, strings.ReplaceAll(err.Error(), dir+"/", "")
+	}
+	return st, ""
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		order []string
+		want  string // every problem, one per line, in order
+	}{
+		{
+			name: "memory below 6 MiB",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    mem_limit: 4m
+  api:
+    image: busybox
+    deploy:
+      resources:
+        limits:
+          memory: 1024k
+`},
+			want: "stack.yaml:4:16: services.web.mem_limit: memory limit 4MiB is below the minimum of 6 MiB\n" +
+				"stack.yaml:10:19: services.api.deploy.resources.limits.memory: memory limit 1MiB is below the minimum of 6 MiB",
+		},
+		{
+			name: "port 0 and above 65535",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    ports:
+      - "0:80"
+      - target: 70000
+        published: "8080"
+      - target: 81
+        published: "99999"
+`},
+			want: "stack.yaml:5:9: services.web.ports[0]: host port 0 is not in 1-65535 (leave it out to have one picked)\n" +
+				"stack.yaml:6:9: services.web.ports[1]: container port 70000 is not in 1-65535\n" +
+				"stack.yaml:8:9: services.web.ports[2]: host port 99999 is not in 1-65535 (leave it out to have one picked)",
+		},
+		{
+			name: "short syntax port above 65535 (compose-go's error, placed)",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    ports:
+      - "8080:80"
+      - "70000:80"
+`},
+			want: "stack.yaml:6:9: services.web.ports[1]: invalid hostPort: 70000",
+		},
+		{
+			name: "cpus above the host's count",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    cpus: 3.5
+`},
+			want: "stack.yaml:4:11: services.web.cpus: cpus 3.5 is more than the 2 CPUs of this host",
+		},
+		{
+			name: "depends_on cycle named",
+			files: map[string]string{"stack.yaml": `services:
+  a:
+    image: busybox
+    depends_on: [b]
+  b:
+    image: busybox
+    depends_on:
+      c:
+        condition: service_healthy
+  c:
+    image: busybox
+    depends_on: [a]
+`},
+			want: "stack.yaml:12:18: services.c.depends_on.a: dependency cycle: a -> b -> c -> a",
+		},
+		{
+			name: "bind source escaping the project directory",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    volumes:
+      - ./inside:/ok
+      - ../outside:/bad
+      - type: bind
+        source: ./a/../../b
+        target: /bad2
+      - /etc/ssl:/etc/ssl:ro
+`},
+			want: "stack.yaml:6:9: services.web.volumes[1]: bind source ../outside escapes the project directory DIR; write an absolute path if that is intended\n" +
+				"stack.yaml:8:17: services.web.volumes[2].source: bind source ./a/../../b escapes the project directory DIR; write an absolute path if that is intended",
+		},
+		{
+			name: "same host port published twice",
+			files: map[string]string{"stack.yaml": `services:
+  api:
+    image: busybox
+    ports:
+      - "8080:80"
+      - "127.0.0.1:9000:9000"
+      - "5353:53/udp"
+  web:
+    image: busybox
+    environment:
+      A: "1"
+    ports:
+      - "127.0.0.2:9000:9000"
+      - "8080:8080"
+      - "5353:53"
+      - "127.0.0.1:9000:9001"
+`},
+			want: "stack.yaml:14:9: services.web.ports[1]: host port 8080 already published by services.api\n" +
+				"stack.yaml:16:9: services.web.ports[3]: host port 9000 already published by services.api",
+		},
+		{
+			name: "fixed host port with replicas",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    scale: 2
+    ports: ["8080:80", "80"]
+`},
+			want: "stack.yaml:5:13: services.web.ports[0]: host port 8080 cannot be published by 2 replicas: leave the host port out or use one replica",
+		},
+		{
+			name: "service names that cannot be hostnames",
+			files: map[string]string{"stack.yaml": `services:
+  my_service:
+    image: busybox
+  -web:
+    image: busybox
+  Ok-1:
+    image: busybox
+`},
+			want: "stack.yaml:2:3: services.my_service: service name \"my_service\" cannot be a hostname: use letters, digits and '-', at most 63, not starting or ending with '-'\n" +
+				"stack.yaml:4:3: services.-web: service name \"-web\" cannot be a hostname: use letters, digits and '-', at most 63, not starting or ending with '-'",
+		},
+		{
+			name: "unknown key (compose-go schema error, placed at the key)",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    imagee: typo
+`},
+			want: "stack.yaml:4:13: services.web.imagee: unknown key \"imagee\" (did you mean image?)",
+		},
+		{
+			name: "required variable missing",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    environment:
+      TOKEN: ${TOKEN:?set TOKEN to the API token}
+`},
+			want: "stack.yaml:5:14: services.web.environment.TOKEN: required variable TOKEN is missing a value: set TOKEN to the API token",
+		},
+		{
+			name: "YAML syntax error",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: [busybox
+`},
+			want: "stack.yaml:3:1: YAML syntax: did not find expected ',' or ']'",
+		},
+		{
+			name:  "YAML scanner error",
+			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n\tports: []\n"},
+			want:  "stack.yaml:3:1: YAML syntax: found a tab character that violates indentation",
+		},
+		{
+			name: "every consistency problem at once, sorted by position",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    networks: [front, nosuch]
+    depends_on: [ghost]
+    volumes: ["data:/data", "nodata:/x"]
+  worker:
+    build: {}
+volumes:
+  data: {}
+networks:
+  front:
+    ipam:
+      config:
+        - subnet: 10.1.0.0/33
+`},
+			want: "stack.yaml:4:23: services.web.networks.nosuch: network \"nosuch\" is not defined in the top-level networks\n" +
+				"stack.yaml:5:18: services.web.depends_on.ghost: depends on service \"ghost\", which is not defined\n" +
+				"stack.yaml:6:29: services.web.volumes[1]: volume \"nodata\" is not defined in the top-level volumes\n" +
+				"stack.yaml:15:19: networks.front.ipam.config[0].subnet: subnet \"10.1.0.0/33\" is not an IPv4 CIDR (like 10.5.0.0/24)",
+		},
+		{
+			name: "keys that change how a container runs are errors",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    devices: ["/dev/fuse:/dev/fuse"]
+    network_mode: host
+    secrets: [token]
+    security_opt: ["seccomp:unconfined"]
+    gpus: all
+secrets:
+  token:
+    file: ./token.txt
+`},
+			want: "stack.yaml:4:5: services.web.devices: devices is not supported by stack: device nodes are not supported yet\n" +
+				"stack.yaml:5:19: services.web.network_mode: network_mode \"host\" is not supported (supported: none, default)\n" +
+				"stack.yaml:6:5: services.web.secrets: secrets is not supported by stack: secrets are not supported yet\n" +
+				"stack.yaml:7:5: services.web.security_opt: security_opt is not supported by stack\n" +
+				"stack.yaml:8:11: services.web.gpus: gpus is not supported by stack\n" +
+				"stack.yaml:9:1: secrets: secrets is not supported by stack: secrets are not supported yet",
+		},
+		{
+			name: "problem in an override file is reported in that file",
+			files: map[string]string{
+				"stack.yaml": `services:
+  web:
+    image: busybox
+    mem_limit: 64m
+`,
+				"override.yaml": `services:
+  web:
+    mem_limit: 1m
+`,
+			},
+			order: []string{"stack.yaml", "override.yaml"},
+			want:  "override.yaml:3:16: services.web.mem_limit: memory limit 1MiB is below the minimum of 6 MiB",
+		},
+		{
+			name: "problem in an extended service is reported where it is written",
+			files: map[string]string{
+				"stack.yaml": `services:
+  web:
+    extends:
+      file: base.yaml
+      service: base
+`,
+				"base.yaml": `services:
+  base:
+    image: busybox
+    cpus: 8
+`,
+			},
+			want: "base.yaml:4:11: services.web.cpus: cpus 8 is more than the 2 CPUs of this host",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, got := loadInline(t, tc.files, tc.order...)
+			got = dirPattern(got)
+			if got != tc.want {
+				t.Errorf("problems:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// dirPattern replaces the temp project directory (an absolute path in some messages) with DIR.
+func dirPattern(s string) string {
+	for {
+		i := strings.Index(s, os.TempDir())
+		if i < 0 {
+			return s
+		}
+		j := i + strings.IndexAny(s[i:], ";\n ")
+		if j < i {
+			j = len(s)
+		}
+		s = s[:i] + "DIR" + s[j:]
+	}
+}
+
+func TestWarningsDoNotFail(t *testing.T) {
+	st, errText := loadInline(t, map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    deploy:
+      mode: global
+      placement:
+        constraints: [node.role == manager]
+    ports:
+      - target: 80
+        mode: host
+`})
+	if errText != "" {
+		t.Fatal(errText)
+	}
+	var got []string
+	for _, w := range st.Warnings {
+		got = append(got, filepath.Base(w.File)+":"+w.Error()[len(w.File)+1:])
+	}
+	want := []string{
+		"stack.yaml:5:13: services.web.deploy.mode: deploy.mode global is ignored: one host, replicas as given",
+		"stack.yaml:6:7: services.web.deploy.placement: placement is ignored by stack: single host",
+		"stack.yaml:10:15: services.web.ports[0].mode: port mode host is ignored: ports are published on this host",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestHostileFiles(t *testing.T) {
+	laughs := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		laughs += n + ": &" + n + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+		prev = n
+	}
+	laughs += "services:\n  web:\n    image: busybox\n    labels: *i\n"
+
+	deep := "services:\n  web:\n    image: busybox\n    x-deep: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n"
+	big := "services:\n  web:\n    image: busybox\n# " + strings.Repeat("x", MaxFileSize) + "\n"
+
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"billion laughs", laughs, "stack.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"},
+		{"nesting", deep, "stack.yaml:4:75: nesting deeper than 64 levels"},
+		{"size", big, "stack.yaml: file is larger than 4194304 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, got := loadInline(t, map[string]string{"stack.yaml": tc.content})
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			// Not a timing assertion on the happy path: a hostile file must be refused before
+			// anything expands it, which takes well under a second; a regression takes minutes.
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("refusing took %v", d)
+			}
+		})
+	}
+}
