@@ -38,6 +38,8 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec Spec) (*Network, error
 
 	n, err := m.loadNetwork(spec.Name)
 	switch {
+	case err == nil && spec.External:
+		return n, nil // not ours to change
 	case err == nil:
 		if err := compatible(n, spec); err != nil {
 			return nil, err
@@ -49,6 +51,8 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec Spec) (*Network, error
 		return n, m.applyFirewallLocked(h)
 	case !errors.Is(err, ErrNotFound):
 		return nil, err
+	case spec.External:
+		return nil, fmt.Errorf("external network %s: %w (create it with `stack network create %s`)", spec.Name, err, spec.Name)
 	}
 
 	all, err := m.loadAll()
@@ -193,7 +197,8 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 	a := &Attachment{
 		Network: n.Name, ContainerID: containerID, NetNS: netnsPath, IfName: ifName,
 		HostVeth: vethName(n.Name, containerID, func(s string) bool { return vethTaken[s] }),
-		IPv4:     ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Created: m.now().UTC(),
+		IPv4:     ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Labels: opts.Labels,
+		Created: m.now().UTC(),
 	}
 	if !n.Internal {
 		a.Gateway = n.Gateway
@@ -221,6 +226,7 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 		}
 	}
 	m.log.Debug("container attached", "network", n.Name, "container", containerID, "ip", ip, "if", a.IfName)
+	m.refreshHostsLocked(append(peersOf(append(all, n), containerID), containerID))
 	return a, nil
 }
 
@@ -261,10 +267,15 @@ func (m *Manager) Detach(ctx context.Context, network, containerID string) error
 	if err := h.detach(a); err != nil {
 		return fmt.Errorf("detach container %s from network %s: %w", containerID, network, err)
 	}
+	peers := []string{containerID}
+	for id := range n.Attachments {
+		peers = append(peers, id)
+	}
 	delete(n.Attachments, containerID)
 	if err := m.saveNetwork(n); err != nil {
 		return err
 	}
+	m.refreshHostsLocked(peers)
 	changed, err := m.dropBindings(func(b PortBinding) bool { return b.ContainerID == containerID && b.Network == network })
 	if err != nil {
 		return err
@@ -322,7 +333,8 @@ func (m *Manager) Reconcile(ctx context.Context, live map[string]bool) error {
 	h := m.hostOps()
 	var errs []error
 	dirty := map[string]*Network{}
-	for _, a := range staleAttachments(all, live) {
+	stale := staleAttachments(all, live)
+	for _, a := range stale {
 		if err := h.detach(a); err != nil {
 			errs = append(errs, fmt.Errorf("reconcile: detach stale container %s from %s: %w", a.ContainerID, a.Network, err))
 			continue
@@ -335,9 +347,17 @@ func (m *Manager) Reconcile(ctx context.Context, live map[string]bool) error {
 		}
 		m.log.Info("released address of a container that no longer exists", "network", a.Network, "container", a.ContainerID, "ip", a.IPv4)
 	}
+	var touched []string
 	for _, n := range dirty {
 		errs = append(errs, m.saveNetwork(n))
+		for id := range n.Attachments {
+			touched = append(touched, id)
+		}
 	}
+	for _, a := range stale {
+		touched = append(touched, a.ContainerID)
+	}
+	m.refreshHostsLocked(touched)
 	if _, err := m.dropBindings(func(b PortBinding) bool { return !live[b.ContainerID] }); err != nil {
 		errs = append(errs, err)
 	}
