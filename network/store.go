@@ -318,3 +318,6 @@ func staleAttachments(all []*Network, live map[string]bool) []*Attachment {
 	}
 	return out
 }
+
+// Dir is the directory under the state root that holds the network records.
+const Dir = "network"

@@ -55,6 +55,8 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		configCommand(),
 		imageCommand(),
+		networkCommand(),
+		portCommand(),
 		pullCommand(),
 		versionCommand(),
 		volumeCommand(),
