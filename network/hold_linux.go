@@ -260,8 +260,8 @@ func recordConflicts(recorded, reqs []PortBinding) error {
 
 // PublishPorts publishes ports of an attached container: host ports checked and reserved
 // (HostPort 0: a free one is chosen), bindings recorded, the nftables table rebuilt and applied.
-// A binding without Network goes to the container's first network (eth0). On error nothing is
-// left reserved or recorded.
+// A binding without Network goes to the container's first non-internal network. On error
+// nothing is left reserved or recorded.
 func (m *Manager) PublishPorts(ctx context.Context, containerID string, reqs []PortBinding) (*Published, error) {
 	l, err := m.lock()
 	if err != nil {
@@ -287,9 +287,18 @@ func (m *Manager) PublishPorts(ctx context.Context, containerID string, reqs []P
 	fail := func(err error) (*Published, error) {
 		return nil, errors.Join(fmt.Errorf("publish ports of container %s: %w", containerID, err), pub.Close())
 	}
+	// Without a named network, ports go to the container's first network that is not internal
+	// (internal networks are not reachable from outside), else its first.
+	def := ats[0]
+	for _, a := range ats {
+		if i := slices.IndexFunc(all, func(n *Network) bool { return n.Name == a.Network }); i >= 0 && !all[i].Internal {
+			def = a
+			break
+		}
+	}
 	for _, b := range reqs {
 		b.ContainerID = containerID
-		a := ats[0]
+		a := def
 		if b.Network != "" {
 			i := slices.IndexFunc(ats, func(a *Attachment) bool { return a.Network == b.Network })
 			if i < 0 {
