@@ -149,3 +149,35 @@ func (s *sandbox) expectClean() {
 		s.t.Fatal("ip_forward not restored")
 	}
 }
+
+// The chosen subnet overlaps no address or route of the host (here: the sandbox host).
+func TestSubnetAvoidsHostRoutes(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	run(t, s.host, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1") // no dummy module on every kernel
+	run(t, s.host, "ip", "link", "set", "d0", "up")
+	run(t, s.host, "ip", "addr", "add", "10.89.0.5/24", "dev", "d0")
+	run(t, s.host, "ip", "route", "add", "10.89.1.0/25", "dev", "d0")
+	n, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "p_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Subnet.String() != "10.89.2.0/24" {
+		t.Fatalf("subnet %s, want 10.89.2.0/24 (10.89.0.0/24 is an address, 10.89.1.0/25 a route)", n.Subnet)
+	}
+	m2, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "q_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Subnet.String() != "10.89.3.0/24" {
+		t.Fatalf("second subnet %s, want 10.89.3.0/24", m2.Subnet)
+	}
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "r_default", Subnet: "10.89.3.128/25"}); err == nil {
+		t.Fatal("a subnet overlapping another stack network was accepted")
+	}
+	for _, name := range []string{"p_default", "q_default"} {
+		if err := s.m.RemoveNetwork(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
