@@ -5,18 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
-// validID is what a container id may look like: it becomes a directory and a cgroup name.
-var validID = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
-
+// checkID accepts what a container id may look like: it becomes a directory and a cgroup
+// name, so letters, digits, '_', '.', '-', not starting with a punctuation mark.
 func checkID(id string) error {
-	if !validID.MatchString(id) {
+	ok := len(id) > 0 && len(id) <= 128
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && (c == '_' || c == '.' || c == '-')
+	}
+	if !ok {
 		return fmt.Errorf("container id %q: %w: want letters, digits, '_', '.', '-' (at most 128)", id, ErrInvalid)
 	}
 	return nil

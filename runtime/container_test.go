@@ -3,7 +3,9 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/stackrun/stack/internal/testutil"
 	"github.com/stackrun/stack/runtime"
+	"github.com/stackrun/stack/runtime/cgroups"
 	"github.com/stackrun/stack/runtime/runtimetest"
 )
 
@@ -431,5 +434,83 @@ func TestList(t *testing.T) {
 	sort.Strings(got)
 	if strings.Join(got, " ") != "a-running:running b-created:created" {
 		t.Errorf("list = %v", got)
+	}
+}
+
+// Acceptance 6, second half: a create killed with SIGKILL at any point is cleaned up by a
+// later delete.
+func TestDeleteAfterKilledCreate(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := t.TempDir()
+	r := newRuntimeAt(t, root)
+	b := runtimetest.NewBundle(t, "sleep", "1000")
+	bundle := b.Write(t)
+	parent := r.CgroupParent()
+	drv, err := cgroups.New(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kill when the record first appears, once the pid is recorded, and once created.
+	for i, when := range []func(*runtime.State) bool{
+		func(*runtime.State) bool { return true },
+		func(s *runtime.State) bool { return s.Pid > 0 || s.Status == specs.StateCreated },
+		func(s *runtime.State) bool { return s.Status == specs.StateCreated },
+	} {
+		id := fmt.Sprintf("killed-%d", i)
+		cmd := exec.Command("/proc/self/exe", createHelperArg, root, parent, id, bundle)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		var pid int
+		for {
+			s, err := r.State(context.Background(), id)
+			if err == nil && when(s) {
+				pid = s.Pid
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("case %d: state never reached (%+v, %v; stderr %s)", i, s, err, stderr.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err := r.Delete(context.Background(), id, true); err != nil {
+			t.Errorf("case %d: delete: %v", i, err)
+		}
+		assertGone(t, root, id, pid, drv.Paths(id), filepath.Join(b.Dir, "rootfs"))
+		// No init of this container survives, whether or not its pid was recorded.
+		waitNoInit(t, parent)
+	}
+}
+
+// waitNoInit waits until no container init in a cgroup below parent is left.
+func waitNoInit(t *testing.T, parent string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := ""
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup")
+			if strings.Contains(string(cmdline), runtime.InitArg) && strings.Contains(string(cg), parent) {
+				if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !strings.Contains(string(st), ") Z ") {
+					left = e.Name()
+				}
+			}
+		}
+		if left == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container init %s still runs", left)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

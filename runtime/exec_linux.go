@@ -219,6 +219,6 @@ func runExec(cfg *execConfig) error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fail("set parent death signal", err)
 	}
-	err = syscall.Exec(path, p.Args, p.Env)
+	err = syscall.Exec(path, p.Args, withHome(p.Env, p.User.UID))
 	return fail("exec "+p.Args[0], err)
 }

@@ -37,9 +37,8 @@ import (
 
 // Hidden argv[1] values under which stack (or a test binary) runs the runtime's child sides.
 const (
-	InitArg     = "__stack_runtime_init"
-	ExecArg     = "__stack_runtime_exec"
-	TinyInitArg = "__stack_runtime_tinyinit"
+	InitArg = "__stack_runtime_init"
+	ExecArg = "__stack_runtime_exec"
 )
 
 // Env vars naming inherited fds of the init.
@@ -52,9 +51,8 @@ const (
 // the TestMain of runtime integration tests hand off through it. Entries never return.
 func HiddenModes() map[string]func() {
 	return map[string]func(){
-		InitArg:     InitMain,
-		ExecArg:     ExecMain,
-		TinyInitArg: TinyInitMain,
+		InitArg: InitMain,
+		ExecArg: ExecMain,
 	}
 }
 
@@ -137,13 +135,6 @@ func runInit(cfg *initConfig, sock *os.File) error {
 			return fail("unshare cgroup namespace", err)
 		}
 	}
-	var tinyInit *os.File
-	if cfg.TinyInit {
-		// Copied now, while the host's /proc/self/exe is still reachable.
-		if tinyInit, err = sealedSelfCopy(); err != nil {
-			return fail("copy tiny init", err)
-		}
-	}
 	if err := applyRootfs(cfg.Plan); err != nil {
 		return err
 	}
@@ -215,12 +206,11 @@ func runInit(cfg *initConfig, sock *os.File) error {
 	w.Close()
 	fifo.Close()
 
-	argv, env := p.Args, p.Env
-	if tinyInit != nil {
-		argv = append([]string{"init", TinyInitArg, path}, p.Args...)
-		path = fmt.Sprintf("/proc/self/fd/%d", tinyInit.Fd())
+	env := withHome(p.Env, p.User.UID)
+	if cfg.TinyInit {
+		runTinyInit(path, p.Args, env, cfg.ExtraFDs)
 	}
-	err = syscall.Exec(path, argv, env)
+	err = syscall.Exec(path, p.Args, env)
 	fmt.Fprintf(os.Stderr, "stack init: exec %s: %v\n", p.Args[0], err)
 	os.Exit(127)
 	return nil
@@ -281,8 +271,11 @@ func finishProcess(p *specs.Process, caps capSets, extraFDs int) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fail("clear ambient capabilities", err)
 	}
+	// The kernel only raises an ambient capability that is permitted and inheritable; like
+	// runc, skip the others rather than fail (runc's own `runc spec` asks for such ones).
+	ambient := caps.Ambient & caps.Permitted & caps.Inheritable
 	for c := 0; c <= last; c++ {
-		if caps.Ambient&(1<<uint(c)) != 0 {
+		if ambient&(1<<uint(c)) != 0 {
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 				return fail("raise ambient capability "+strconv.Itoa(c), err)
 			}
@@ -351,29 +344,4 @@ func checkExecutable(p string) error {
 		return fmt.Errorf("%s: permission denied (not an executable file)", p)
 	}
 	return nil
-}
-
-// sealedSelfCopy copies our own executable into a sealed memfd, so the tiny init runs inside
-// the container without the container being able to reach (and overwrite) the host binary.
-func sealedSelfCopy() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	fd, err := unix.MemfdCreate("stack-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), "stack-init")
-	if _, err := f.ReadFrom(src); err != nil {
-		f.Close()
-		return nil, err
-	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }

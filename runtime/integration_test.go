@@ -24,6 +24,10 @@ type result struct {
 
 // newRuntime returns a runtime with a temporary state root whose containers are all deleted
 // when the test ends.
+func newRuntimeB(b *testing.B) *runtime.Runtime { return newRuntimeAt(b, b.TempDir()) }
+
+func runtimeIO() runtime.IO { return runtime.IO{} }
+
 func newRuntime(t *testing.T) *runtime.Runtime {
 	t.Helper()
 	return newRuntimeAt(t, t.TempDir())
@@ -31,7 +35,7 @@ func newRuntime(t *testing.T) *runtime.Runtime {
 
 // newRuntimeAt is newRuntime with a given state root. Container cgroups go below a parent
 // cgroup named for the test, removed at the end.
-func newRuntimeAt(t *testing.T, root string) *runtime.Runtime {
+func newRuntimeAt(t testing.TB, root string) *runtime.Runtime {
 	t.Helper()
 	parent := testutil.UniqueName()
 	drv, err := cgroups.New("")

@@ -159,7 +159,7 @@ func planRootfs(s *specs.Spec, rootfs, bundle, console string) (*rootfsPlan, err
 		for _, l := range [][2]string{
 			{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
 			{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-			{"pts/ptmx", "/dev/ptmx"}, {"/proc/kcore", "/dev/core"},
+			{"pts/ptmx", "/dev/ptmx"},
 		} {
 			p.Steps = append(p.Steps, step{Kind: stepSymlink, Source: l[0], Target: l[1]})
 		}

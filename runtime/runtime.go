@@ -79,6 +79,9 @@ type Container struct {
 	cgroup  string
 }
 
+// CgroupParent returns the cgroup parent containers are created under.
+func (r *Runtime) CgroupParent() string { return r.cgroupParent }
+
 func (r *Runtime) dir(id string) string     { return filepath.Join(r.root, id) }
 func (r *Runtime) recPath(id string) string { return filepath.Join(r.root, id, "state.json") }
 func (r *Runtime) fifo(id string) string    { return filepath.Join(r.root, id, "exec.fifo") }
@@ -176,15 +179,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *C
 		}
 		err = errors.Join(err, os.RemoveAll(r.dir(id)))
 	}()
-	// Recorded before anything exists on the host, so a delete after a SIGKILL of this process
-	// finds the cgroup.
-	if err := r.save(rec); err != nil {
-		return nil, err
-	}
 	if drv, err = r.cgroups(); err != nil {
 		return nil, err
 	}
 	rec.CgroupPaths = drv.Paths(rec.Cgroup)
+	// Recorded before anything exists on the host, so a delete after a SIGKILL of this process
+	// finds the cgroup.
 	if err := r.save(rec); err != nil {
 		return nil, err
 	}
@@ -477,6 +477,39 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal) error {
 	return nil
 }
 
+// Stop sends sig (SIGTERM when 0) to the container's init, waits up to grace for it to exit,
+// then kills it with SIGKILL. It returns once the init has exited; stopping a container that
+// is not running is not an error.
+func (r *Runtime) Stop(ctx context.Context, id string, sig unix.Signal, grace time.Duration) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	fd, err := rec.pidfd()
+	if err != nil {
+		return nil // not running
+	}
+	defer unix.Close(fd)
+	if sig == 0 {
+		sig = unix.SIGTERM
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("stop container %s: send %s: %w", id, unix.SignalName(sig), err)
+	}
+	graceCtx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	if waitPidfd(graceCtx, fd) == nil {
+		return nil
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("stop container %s: send SIGKILL: %w", id, err)
+	}
+	if err := waitPidfd(ctx, fd); err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	return nil
+}
+
 // Pids lists the host pids of every process in the container's cgroup.
 func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) {
 	rec, err := r.load(id)
@@ -561,7 +594,10 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 // parent reaps it).
 func waitPidfd(ctx context.Context, fd int) error {
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(pfd, 100)
 		if err != nil && !errors.Is(err, unix.EINTR) {

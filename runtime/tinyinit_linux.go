@@ -9,42 +9,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TinyInitMain is the tiny init's entry point (argv[1] == TinyInitArg, argv[2] the resolved
-// path of the process, argv[3:] its argv). As pid 1 of the container it starts the process,
-// forwards every signal it gets to it, reaps every zombie, and exits with the process's
-// status (128+signal when it was killed). It never returns.
-func TinyInitMain() {
-	if len(os.Args) < 4 {
-		fmt.Fprintln(os.Stderr, "stack init: usage: init PATH ARGV...")
+// runTinyInit keeps the container init as pid 1 (Compose's init: true) instead of exec'ing
+// the process: it starts the process, forwards every signal it gets to it, reaps every
+// zombie in the container, and exits with the process's status (128+signal when it was
+// killed). It never returns.
+//
+// It runs in the init itself rather than as a separate binary because stack links C code
+// (runtime/nsenter) and is therefore dynamically linked: a copy of it would need the host's
+// loader inside the container's rootfs. The init is made non-dumpable first, so no process
+// of the container can open /proc/1/exe (the host binary) or its memory.
+func runTinyInit(path string, argv, env []string, extraFDs int) {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "stack init: set non-dumpable:", err)
 		os.Exit(127)
 	}
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
-	// Every open fd but ours was meant for the process: pass 0..maxfd through.
-	var files []uintptr
-	ents, _ := os.ReadDir("/proc/self/fd")
-	maxFD := 2
-	for _, e := range ents {
-		var fd int
-		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd > maxFD {
-			if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
-				maxFD = fd
-			}
-		}
+	files := make([]uintptr, 3+extraFDs)
+	for i := range files {
+		files[i] = uintptr(i)
 	}
-	for fd := 0; fd <= maxFD; fd++ {
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err != nil || flags&unix.FD_CLOEXEC != 0 {
-			files = append(files, ^uintptr(0)) // closed in the child
-			continue
-		}
-		files = append(files, uintptr(fd))
-	}
-	pid, err := syscall.ForkExec(os.Args[2], os.Args[3:], &syscall.ProcAttr{
-		Env: os.Environ(), Files: files,
-	})
+	// The fork happens on this (locked) thread, so the process gets its credentials,
+	// capabilities and no_new_privs.
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: env, Files: files})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "stack init: exec %s: %v\n", os.Args[2], err)
+		fmt.Fprintf(os.Stderr, "stack init: exec %s: %v\n", argv[0], err)
 		os.Exit(127)
 	}
 	for sig := range sigs {

@@ -32,7 +32,7 @@ func TestPlanRootfsDefaults(t *testing.T) {
 	want := []string{
 		"mount /proc", "mount /dev", "mount /dev/pts", "mount /dev/shm", "mount /dev/mqueue", "mount /sys",
 		"mknod /dev/null", "mknod /dev/zero", "mknod /dev/full", "mknod /dev/random", "mknod /dev/urandom", "mknod /dev/tty",
-		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr", "symlink /dev/ptmx", "symlink /dev/core",
+		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr", "symlink /dev/ptmx",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("steps:\n got %q\nwant %q", got, want)
@@ -229,6 +229,17 @@ func TestResolveUser(t *testing.T) {
 		got, err := resolveUser(tc.user, strings.NewReader(passwd), strings.NewReader(group))
 		if (err != nil) != tc.err || (!tc.err && !reflect.DeepEqual(got, tc.want)) {
 			t.Errorf("resolveUser(%q) = %+v, %v; want %+v (err %v)", tc.user, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCheckID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"web-1": true, "a": true, "A.b_c-9": true, "": false, "-x": false, ".x": false,
+		"a/b": false, "..": false, "a b": false, strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
+	} {
+		if err := checkID(id); (err == nil) != ok {
+			t.Errorf("checkID(%q) = %v, want ok=%v", id, err, ok)
 		}
 	}
 }

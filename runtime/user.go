@@ -125,3 +125,24 @@ func lookupGroup(g string, groups [][]string) (uint32, bool) {
 	gid, err := strconv.ParseUint(g, 10, 32)
 	return uint32(gid), err == nil
 }
+
+// withHome adds HOME to env when it is missing, from the passwd entry of uid in the current
+// root (the container's, after pivot_root), or "/" — as runc does.
+func withHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if f, err := os.Open("/etc/passwd"); err == nil {
+		for _, fields := range colonFile(f) {
+			if len(fields) >= 6 && fields[2] == strconv.FormatUint(uint64(uid), 10) && fields[5] != "" {
+				home = fields[5]
+				break
+			}
+		}
+		f.Close()
+	}
+	return append(append([]string(nil), env...), "HOME="+home)
+}

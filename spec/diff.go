@@ -22,6 +22,7 @@ func Diff(old, new *Service) []string {
 	var d differ
 	d.value("container_name", old.ContainerName, new.ContainerName)
 	d.value("image", old.Image, new.Image)
+	d.value("network_mode", old.NetworkMode, new.NetworkMode)
 	d.strs("command", old.Command, new.Command)
 	d.strs("entrypoint", old.Entrypoint, new.Entrypoint)
 	d.strMap("environment", old.Environment, new.Environment)
@@ -57,6 +58,7 @@ func Diff(old, new *Service) []string {
 	}
 	d.strs("dns", old.DNS, new.DNS)
 	d.strs("dns_search", old.DNSSearch, new.DNSSearch)
+	d.strs("dns_opt", old.DNSOptions, new.DNSOptions)
 	d.value("shm_size", old.ShmSize, new.ShmSize)
 	d.value("tty", old.Tty, new.Tty)
 	d.value("stdin_open", old.StdinOpen, new.StdinOpen)
