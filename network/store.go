@@ -320,4 +320,4 @@ func staleAttachments(all []*Network, live map[string]bool) []*Attachment {
 }
 
 // Dir is the directory under the state root that holds the network records.
-const Dir = "network"
+const Dir = "networks"

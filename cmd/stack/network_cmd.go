@@ -263,14 +263,22 @@ func runPort(c *cli.Context) error {
 	return fmt.Errorf("port: %d/%s of service %s is not published", private, c.String("protocol"), service)
 }
 
-// containerOf finds the container of a project's service replica from the attachment labels
-// the engine records (project, service, number).
+// containerOf finds the container of a project's service replica: by the engine's labels on
+// its attachments when they are recorded, else by the network's project, the service name (the
+// first alias) and the container name's "-<number>" suffix.
 func containerOf(all []*network.Network, project, service string, number int) string {
 	var ids []string
 	for _, n := range all {
 		for id, a := range n.Attachments {
-			if a.Labels[engine.LabelProject] == project && a.Labels[engine.LabelService] == service &&
-				a.Labels[engine.LabelNumber] == strconv.Itoa(number) {
+			if a.Labels != nil {
+				if a.Labels[engine.LabelProject] == project && a.Labels[engine.LabelService] == service &&
+					a.Labels[engine.LabelNumber] == strconv.Itoa(number) {
+					ids = append(ids, id)
+				}
+				continue
+			}
+			if n.Project == project && len(a.Aliases) > 0 && a.Aliases[0] == service &&
+				strings.HasSuffix(a.Name, "-"+strconv.Itoa(number)) {
 				ids = append(ids, id)
 			}
 		}

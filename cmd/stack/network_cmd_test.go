@@ -19,12 +19,16 @@ func TestContainerOf(t *testing.T) {
 		"c1": {Labels: lbl("p", "web", "1")},
 		"c2": {Labels: lbl("p", "web", "2")},
 		"c3": {Labels: lbl("q", "web", "1")},
+	}}, {Name: "r_default", Project: "r", Attachments: map[string]*network.Attachment{
+		"u1": {Aliases: []string{"web", "www"}, Name: "r-web-1"}, // recorded without labels
+		"u2": {Aliases: []string{"web"}, Name: "r-web-2"},
 	}}}
 	for _, tc := range []struct {
 		project, service string
 		n                int
 		want             string
-	}{{"p", "web", 1, "c1"}, {"p", "web", 2, "c2"}, {"q", "web", 1, "c3"}, {"p", "db", 1, ""}} {
+	}{{"p", "web", 1, "c1"}, {"p", "web", 2, "c2"}, {"q", "web", 1, "c3"}, {"p", "db", 1, ""},
+		{"r", "web", 2, "u2"}, {"r", "www", 1, ""}} {
 		if got := containerOf(all, tc.project, tc.service, tc.n); got != tc.want {
 			t.Errorf("containerOf(%s, %s, %d) = %q, want %q", tc.project, tc.service, tc.n, got, tc.want)
 		}
