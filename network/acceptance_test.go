@@ -413,6 +413,11 @@ func TestPublishedPorts(t *testing.T) {
 		t.Fatalf("CheckPorts on a published port: %v", err)
 	}
 
+	// ... unless that container is the one being replaced.
+	if err := s.m.CheckPorts([]network.PortBinding{{HostPort: 18080, ContainerPort: 1, Protocol: "tcp"}}, "web"); err != nil {
+		t.Fatalf("CheckPorts excepting the holder: %v", err)
+	}
+
 	if err := s.m.UnpublishPorts(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}

@@ -211,17 +211,26 @@ func (p *Published) Close() error {
 // CheckPorts reports, before anything is created, every requested host port that is taken: by
 // another container's binding ("port 8080 is in use by container web-1") or by any socket of
 // the host ("port 8080 is in use by pid 1234 (nginx)"). Random host ports (0) are not checked.
-func (m *Manager) CheckPorts(reqs []PortBinding) error {
+// Ports held by the containers in except (about to be replaced) count as free.
+func (m *Manager) CheckPorts(reqs []PortBinding, except ...string) error {
 	recorded, err := m.loadBindings()
 	if err != nil {
 		return err
 	}
+	var replaced []PortBinding
+	recorded = slices.DeleteFunc(recorded, func(b PortBinding) bool {
+		if slices.Contains(except, b.ContainerID) {
+			replaced = append(replaced, b)
+			return true
+		}
+		return false
+	})
 	var errs []error
 	if err := recordConflicts(recorded, reqs); err != nil {
 		errs = append(errs, err)
 	}
 	for _, b := range reqs {
-		if b.HostPort == 0 || slices.ContainsFunc(recorded, b.overlaps) {
+		if b.HostPort == 0 || slices.ContainsFunc(recorded, b.overlaps) || slices.ContainsFunc(replaced, b.overlaps) {
 			continue
 		}
 		f, _, err := holdPort(m.netns, b)
