@@ -181,3 +181,49 @@ func TestSubnetAvoidsHostRoutes(t *testing.T) {
 		}
 	}
 }
+
+// ip_forward is turned on in the namespace playing the host while a network routes (the sandbox
+// going from 0 to 1 shows the write lands there), and put back to its previous value with the
+// last network.
+func TestForwardingRestored(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	sysctl := func(ns string, value string) string {
+		var v string
+		if err := testutil.DoInNetNS(ns, func() error {
+			if value != "" {
+				if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(value), 0o644); err != nil {
+					return err
+				}
+			}
+			b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+			v = strings.TrimSpace(string(b))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	sysctl(s.host, "0")
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "internal_only", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v := sysctl(s.host, ""); v != "0" {
+		t.Fatalf("ip_forward = %s with only an internal network", v)
+	}
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "p_default"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := sysctl(s.host, ""); v != "1" {
+		t.Fatalf("ip_forward = %s with a routed network", v)
+	}
+	for _, n := range []string{"p_default", "internal_only"} {
+		if err := s.m.RemoveNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := sysctl(s.host, ""); v != "0" {
+		t.Fatalf("ip_forward = %s after the last network, want the previous 0", v)
+	}
+	s.expectClean()
+}
