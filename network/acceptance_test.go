@@ -336,7 +336,7 @@ func TestPublishedPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, other := s.container(), s.container()
-	if _, err := s.m.Attach(ctx, n.Name, "web", w, network.AttachOptions{}); err != nil {
+	if _, err := s.m.Attach(ctx, n.Name, "web", w, network.AttachOptions{Name: "p-web-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.m.Attach(ctx, n.Name, "other", other, network.AttachOptions{}); err != nil {
@@ -409,7 +409,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	// The reserving socket keeps anyone else off the port.
 	if err := s.m.CheckPorts([]network.PortBinding{{HostPort: 18080, ContainerPort: 1, Protocol: "tcp"}}); !errors.Is(err, network.ErrConflict) ||
-		!strings.Contains(err.Error(), "port 18080 is in use by container web") {
+		!strings.Contains(err.Error(), "port 18080 is in use by container p-web-1") {
 		t.Fatalf("CheckPorts on a published port: %v", err)
 	}
 

@@ -225,8 +225,12 @@ func (m *Manager) CheckPorts(reqs []PortBinding, except ...string) error {
 		}
 		return false
 	})
+	all, err := m.loadAll()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	if err := recordConflicts(recorded, reqs); err != nil {
+	if err := recordConflicts(recorded, reqs, containerNames(all)); err != nil {
 		errs = append(errs, err)
 	}
 	for _, b := range reqs {
@@ -243,8 +247,22 @@ func (m *Manager) CheckPorts(reqs []PortBinding, except ...string) error {
 	return errors.Join(errs...)
 }
 
-// recordConflicts checks requests against the recorded bindings and against each other.
-func recordConflicts(recorded, reqs []PortBinding) error {
+// containerNames maps container ids to the names recorded on their attachments, for messages.
+func containerNames(all []*Network) map[string]string {
+	out := map[string]string{}
+	for _, n := range all {
+		for id, a := range n.Attachments {
+			if a.Name != "" {
+				out[id] = a.Name
+			}
+		}
+	}
+	return out
+}
+
+// recordConflicts checks requests against the recorded bindings and against each other; names
+// maps container ids to names for the message.
+func recordConflicts(recorded, reqs []PortBinding, names map[string]string) error {
 	var errs []error
 	for i, b := range reqs {
 		if err := b.validate(); err != nil {
@@ -253,7 +271,11 @@ func recordConflicts(recorded, reqs []PortBinding) error {
 		}
 		for _, r := range recorded {
 			if b.overlaps(r) {
-				errs = append(errs, fmt.Errorf("port %s is in use by container %s: %w", portLabel(b), r.ContainerID, ErrConflict))
+				who := r.ContainerID
+				if n := names[who]; n != "" {
+					who = n
+				}
+				errs = append(errs, fmt.Errorf("port %s is in use by container %s: %w", portLabel(b), who, ErrConflict))
 				break
 			}
 		}
@@ -289,7 +311,7 @@ func (m *Manager) PublishPorts(ctx context.Context, containerID string, reqs []P
 	if err != nil {
 		return nil, err
 	}
-	if err := recordConflicts(recorded, reqs); err != nil {
+	if err := recordConflicts(recorded, reqs, containerNames(all)); err != nil {
 		return nil, fmt.Errorf("publish ports of container %s: %w", containerID, err)
 	}
 	pub := &Published{}
