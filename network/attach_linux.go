@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -36,11 +34,6 @@ func (l *linuxHost) attach(n *Network, a *Attachment) error {
 	}
 	defer ch.Close()
 
-	if a.IfName == "" {
-		if a.IfName, err = freeEthName(ch); err != nil {
-			return err
-		}
-	}
 	br, err := h.LinkByName(n.Bridge)
 	if err != nil {
 		return fmt.Errorf("look up bridge %s: %w", n.Bridge, err)
@@ -102,27 +95,6 @@ func (l *linuxHost) attach(n *Network, a *Attachment) error {
 		}
 	}
 	return nil
-}
-
-// freeEthName returns the first ethN not present in the container's namespace.
-func freeEthName(ch *netlink.Handle) (string, error) {
-	links, err := ch.LinkList()
-	if err != nil {
-		return "", fmt.Errorf("list links in container netns: %w", err)
-	}
-	used := map[int]bool{}
-	for _, l := range links {
-		if s, ok := strings.CutPrefix(l.Attrs().Name, "eth"); ok {
-			if i, err := strconv.Atoi(s); err == nil {
-				used[i] = true
-			}
-		}
-	}
-	for i := 0; ; i++ {
-		if !used[i] {
-			return "eth" + strconv.Itoa(i), nil
-		}
-	}
 }
 
 // detach deletes the host side of the pair; the kernel deletes the peer with it. A pair that is

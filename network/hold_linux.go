@@ -211,17 +211,30 @@ func (p *Published) Close() error {
 // CheckPorts reports, before anything is created, every requested host port that is taken: by
 // another container's binding ("port 8080 is in use by container web-1") or by any socket of
 // the host ("port 8080 is in use by pid 1234 (nginx)"). Random host ports (0) are not checked.
-func (m *Manager) CheckPorts(reqs []PortBinding) error {
+// Ports held by the containers in except (about to be replaced) count as free.
+func (m *Manager) CheckPorts(reqs []PortBinding, except ...string) error {
 	recorded, err := m.loadBindings()
 	if err != nil {
 		return err
 	}
+	var replaced []PortBinding
+	recorded = slices.DeleteFunc(recorded, func(b PortBinding) bool {
+		if slices.Contains(except, b.ContainerID) {
+			replaced = append(replaced, b)
+			return true
+		}
+		return false
+	})
+	all, err := m.loadAll()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	if err := recordConflicts(recorded, reqs); err != nil {
+	if err := recordConflicts(recorded, reqs, containerNames(all)); err != nil {
 		errs = append(errs, err)
 	}
 	for _, b := range reqs {
-		if b.HostPort == 0 || slices.ContainsFunc(recorded, b.overlaps) {
+		if b.HostPort == 0 || slices.ContainsFunc(recorded, b.overlaps) || slices.ContainsFunc(replaced, b.overlaps) {
 			continue
 		}
 		f, _, err := holdPort(m.netns, b)
@@ -234,8 +247,22 @@ func (m *Manager) CheckPorts(reqs []PortBinding) error {
 	return errors.Join(errs...)
 }
 
-// recordConflicts checks requests against the recorded bindings and against each other.
-func recordConflicts(recorded, reqs []PortBinding) error {
+// containerNames maps container ids to the names recorded on their attachments, for messages.
+func containerNames(all []*Network) map[string]string {
+	out := map[string]string{}
+	for _, n := range all {
+		for id, a := range n.Attachments {
+			if a.Name != "" {
+				out[id] = a.Name
+			}
+		}
+	}
+	return out
+}
+
+// recordConflicts checks requests against the recorded bindings and against each other; names
+// maps container ids to names for the message.
+func recordConflicts(recorded, reqs []PortBinding, names map[string]string) error {
 	var errs []error
 	for i, b := range reqs {
 		if err := b.validate(); err != nil {
@@ -244,7 +271,11 @@ func recordConflicts(recorded, reqs []PortBinding) error {
 		}
 		for _, r := range recorded {
 			if b.overlaps(r) {
-				errs = append(errs, fmt.Errorf("port %s is in use by container %s: %w", portLabel(b), r.ContainerID, ErrConflict))
+				who := r.ContainerID
+				if n := names[who]; n != "" {
+					who = n
+				}
+				errs = append(errs, fmt.Errorf("port %s is in use by container %s: %w", portLabel(b), who, ErrConflict))
 				break
 			}
 		}
@@ -260,8 +291,8 @@ func recordConflicts(recorded, reqs []PortBinding) error {
 
 // PublishPorts publishes ports of an attached container: host ports checked and reserved
 // (HostPort 0: a free one is chosen), bindings recorded, the nftables table rebuilt and applied.
-// A binding without Network goes to the container's first network (eth0). On error nothing is
-// left reserved or recorded.
+// A binding without Network goes to the container's first non-internal network. On error
+// nothing is left reserved or recorded.
 func (m *Manager) PublishPorts(ctx context.Context, containerID string, reqs []PortBinding) (*Published, error) {
 	l, err := m.lock()
 	if err != nil {
@@ -280,16 +311,25 @@ func (m *Manager) PublishPorts(ctx context.Context, containerID string, reqs []P
 	if err != nil {
 		return nil, err
 	}
-	if err := recordConflicts(recorded, reqs); err != nil {
+	if err := recordConflicts(recorded, reqs, containerNames(all)); err != nil {
 		return nil, fmt.Errorf("publish ports of container %s: %w", containerID, err)
 	}
 	pub := &Published{}
 	fail := func(err error) (*Published, error) {
 		return nil, errors.Join(fmt.Errorf("publish ports of container %s: %w", containerID, err), pub.Close())
 	}
+	// Without a named network, ports go to the container's first network that is not internal
+	// (internal networks are not reachable from outside), else its first.
+	def := ats[0]
+	for _, a := range ats {
+		if i := slices.IndexFunc(all, func(n *Network) bool { return n.Name == a.Network }); i >= 0 && !all[i].Internal {
+			def = a
+			break
+		}
+	}
 	for _, b := range reqs {
 		b.ContainerID = containerID
-		a := ats[0]
+		a := def
 		if b.Network != "" {
 			i := slices.IndexFunc(ats, func(a *Attachment) bool { return a.Network == b.Network })
 			if i < 0 {

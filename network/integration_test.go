@@ -20,13 +20,13 @@ import (
 // further namespaces with busybox processes in them.
 
 type sandbox struct {
-	t    *testing.T
+	t    testing.TB
 	host string // path of the namespace playing the host
 	dir  string
 	m    *network.Manager
 }
 
-func newSandbox(t *testing.T) *sandbox {
+func newSandbox(t testing.TB) *sandbox {
 	testutil.RequireRoot(t)
 	testutil.RequireBinary(t, "busybox")
 	testutil.RequireBinary(t, "nsenter")
@@ -74,7 +74,7 @@ func (s *sandbox) expectGet(ns, url, want string) {
 	})
 }
 
-func run(t *testing.T, ns string, args ...string) string {
+func run(t testing.TB, ns string, args ...string) string {
 	t.Helper()
 	out, err := testutil.RunInNetNS(ns, 10*time.Second, args...)
 	if err != nil {
@@ -148,4 +148,82 @@ func (s *sandbox) expectClean() {
 	if _, err := os.Stat(filepath.Join(s.dir, "ip_forward.prev")); err == nil {
 		s.t.Fatal("ip_forward not restored")
 	}
+}
+
+// The chosen subnet overlaps no address or route of the host (here: the sandbox host).
+func TestSubnetAvoidsHostRoutes(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	run(t, s.host, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1") // no dummy module on every kernel
+	run(t, s.host, "ip", "link", "set", "d0", "up")
+	run(t, s.host, "ip", "addr", "add", "10.89.0.5/24", "dev", "d0")
+	run(t, s.host, "ip", "route", "add", "10.89.1.0/25", "dev", "d0")
+	n, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "p_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Subnet.String() != "10.89.2.0/24" {
+		t.Fatalf("subnet %s, want 10.89.2.0/24 (10.89.0.0/24 is an address, 10.89.1.0/25 a route)", n.Subnet)
+	}
+	m2, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "q_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Subnet.String() != "10.89.3.0/24" {
+		t.Fatalf("second subnet %s, want 10.89.3.0/24", m2.Subnet)
+	}
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "r_default", Subnet: "10.89.3.128/25"}); err == nil {
+		t.Fatal("a subnet overlapping another stack network was accepted")
+	}
+	for _, name := range []string{"p_default", "q_default"} {
+		if err := s.m.RemoveNetwork(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ip_forward is turned on in the namespace playing the host while a network routes (the sandbox
+// going from 0 to 1 shows the write lands there), and put back to its previous value with the
+// last network.
+func TestForwardingRestored(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	sysctl := func(ns string, value string) string {
+		var v string
+		if err := testutil.DoInNetNS(ns, func() error {
+			if value != "" {
+				if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(value), 0o644); err != nil {
+					return err
+				}
+			}
+			b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+			v = strings.TrimSpace(string(b))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	sysctl(s.host, "0")
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "internal_only", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v := sysctl(s.host, ""); v != "0" {
+		t.Fatalf("ip_forward = %s with only an internal network", v)
+	}
+	if _, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "p_default"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := sysctl(s.host, ""); v != "1" {
+		t.Fatalf("ip_forward = %s with a routed network", v)
+	}
+	for _, n := range []string{"p_default", "internal_only"} {
+		if err := s.m.RemoveNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := sysctl(s.host, ""); v != "0" {
+		t.Fatalf("ip_forward = %s after the last network, want the previous 0", v)
+	}
+	s.expectClean()
 }

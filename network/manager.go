@@ -16,7 +16,7 @@ type host interface {
 	linkExists(name string) (bool, error)
 	ensureBridge(n *Network) error
 	deleteBridge(n *Network) error
-	attach(n *Network, a *Attachment) error // fills a.IfName when empty
+	attach(n *Network, a *Attachment) error
 	detach(a *Attachment) error
 	applyFirewall(t *Table) error // nil: remove stack's table
 }
@@ -38,6 +38,8 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec Spec) (*Network, error
 
 	n, err := m.loadNetwork(spec.Name)
 	switch {
+	case err == nil && spec.External:
+		return n, nil // not ours to change
 	case err == nil:
 		if err := compatible(n, spec); err != nil {
 			return nil, err
@@ -49,6 +51,8 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec Spec) (*Network, error
 		return n, m.applyFirewallLocked(h)
 	case !errors.Is(err, ErrNotFound):
 		return nil, err
+	case spec.External:
+		return nil, fmt.Errorf("external network %s: %w (create it with `stack network create %s`)", spec.Name, err, spec.Name)
 	}
 
 	all, err := m.loadAll()
@@ -184,25 +188,26 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 			vethTaken[a.HostVeth] = true
 		}
 	}
-	var linkErr error
-	a := &Attachment{
-		Network: n.Name, ContainerID: containerID, NetNS: netnsPath, IfName: opts.IfName,
-		HostVeth: vethName(n.Name, containerID, func(s string) bool {
-			ok, err := h.linkExists(s)
-			linkErr = errors.Join(linkErr, err)
-			return vethTaken[s] || ok
-		}),
-		IPv4: ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Created: m.now().UTC(),
+	ifName := opts.IfName
+	if ifName == "" {
+		ifName = nextIfName(attachmentsOf(all, containerID))
 	}
-	if linkErr != nil {
-		return nil, fmt.Errorf("attach container %s to network %s: %w", containerID, network, linkErr)
+	// The veth name is a hash of network and container; a foreign link of the same name makes
+	// the kernel refuse the pair (EEXIST), reported as a conflict.
+	a := &Attachment{
+		Network: n.Name, ContainerID: containerID, NetNS: netnsPath, IfName: ifName,
+		HostVeth: vethName(n.Name, containerID, func(s string) bool { return vethTaken[s] }),
+		IPv4:     ip, MAC: MACFor(ip), Name: opts.Name, Aliases: opts.Aliases, Labels: opts.Labels,
+		Created: m.now().UTC(),
 	}
 	if !n.Internal {
 		a.Gateway = n.Gateway
 	}
 	// The bridge may be gone (reboot); attaching re-creates it rather than failing.
-	if err := h.ensureBridge(n); err != nil {
-		return nil, fmt.Errorf("attach container %s: network %s: %w", containerID, network, err)
+	if ok, err := h.linkExists(n.Bridge); err != nil || !ok {
+		if err := h.ensureBridge(n); err != nil {
+			return nil, fmt.Errorf("attach container %s: network %s: %w", containerID, network, err)
+		}
 	}
 	// Record the allocation before making the pair: after a crash Reconcile frees it.
 	n.Attachments[containerID] = a
@@ -215,11 +220,28 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 		delete(n.Attachments, containerID)
 		return nil, errors.Join(err, h.detach(a), m.saveNetwork(n))
 	}
-	if err := m.saveNetwork(n); err != nil { // IfName may have been chosen by attach
-		return nil, errors.Join(err, h.detach(a))
+	if a.Gateway != n.Gateway && !n.Internal { // another network provides the default route
+		if err := m.saveNetwork(n); err != nil {
+			return nil, errors.Join(err, h.detach(a))
+		}
 	}
 	m.log.Debug("container attached", "network", n.Name, "container", containerID, "ip", ip, "if", a.IfName)
+	m.refreshHostsLocked(append(peersOf(append(all, n), containerID), containerID))
 	return a, nil
+}
+
+// nextIfName returns the first ethN that none of the container's recorded attachments uses:
+// the container's namespace is stack's, so the records know its interfaces.
+func nextIfName(existing []*Attachment) string {
+	used := map[string]bool{}
+	for _, a := range existing {
+		used[a.IfName] = true
+	}
+	for i := 0; ; i++ {
+		if name := fmt.Sprintf("eth%d", i); !used[name] {
+			return name
+		}
+	}
 }
 
 // Detach removes a container's interface on a network and releases its address and its port
@@ -245,10 +267,15 @@ func (m *Manager) Detach(ctx context.Context, network, containerID string) error
 	if err := h.detach(a); err != nil {
 		return fmt.Errorf("detach container %s from network %s: %w", containerID, network, err)
 	}
+	peers := []string{containerID}
+	for id := range n.Attachments {
+		peers = append(peers, id)
+	}
 	delete(n.Attachments, containerID)
 	if err := m.saveNetwork(n); err != nil {
 		return err
 	}
+	m.refreshHostsLocked(peers)
 	changed, err := m.dropBindings(func(b PortBinding) bool { return b.ContainerID == containerID && b.Network == network })
 	if err != nil {
 		return err
@@ -306,7 +333,8 @@ func (m *Manager) Reconcile(ctx context.Context, live map[string]bool) error {
 	h := m.hostOps()
 	var errs []error
 	dirty := map[string]*Network{}
-	for _, a := range staleAttachments(all, live) {
+	stale := staleAttachments(all, live)
+	for _, a := range stale {
 		if err := h.detach(a); err != nil {
 			errs = append(errs, fmt.Errorf("reconcile: detach stale container %s from %s: %w", a.ContainerID, a.Network, err))
 			continue
@@ -319,9 +347,17 @@ func (m *Manager) Reconcile(ctx context.Context, live map[string]bool) error {
 		}
 		m.log.Info("released address of a container that no longer exists", "network", a.Network, "container", a.ContainerID, "ip", a.IPv4)
 	}
+	var touched []string
 	for _, n := range dirty {
 		errs = append(errs, m.saveNetwork(n))
+		for id := range n.Attachments {
+			touched = append(touched, id)
+		}
 	}
+	for _, a := range stale {
+		touched = append(touched, a.ContainerID)
+	}
+	m.refreshHostsLocked(touched)
 	if _, err := m.dropBindings(func(b PortBinding) bool { return !live[b.ContainerID] }); err != nil {
 		errs = append(errs, err)
 	}

@@ -3,13 +3,17 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 )
 
-// fakeHost records what the Manager asked the kernel to do.
+// fakeHost records what the Manager asked the kernel to do. The mutex is for the race
+// detector, which does not see the lock file's flock ordering the calls.
 type fakeHost struct {
+	mu         sync.Mutex
 	host       []netip.Prefix
 	links      map[string]bool
 	detached   []string
@@ -27,16 +31,45 @@ func newFakeHost(prefixes ...string) *fakeHost {
 }
 
 func (f *fakeHost) prefixes() ([]netip.Prefix, error) { return f.host, nil }
-func (f *fakeHost) linkExists(n string) (bool, error) { return f.links[n], nil }
-func (f *fakeHost) ensureBridge(n *Network) error     { f.links[n.Bridge] = true; return nil }
-func (f *fakeHost) deleteBridge(n *Network) error     { delete(f.links, n.Bridge); return nil }
-func (f *fakeHost) applyFirewall(t *Table) error      { f.table = t; f.applied++; return nil }
+
+func (f *fakeHost) linkExists(n string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.links[n], nil
+}
+
+func (f *fakeHost) ensureBridge(n *Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.links[n.Bridge] = true
+	return nil
+}
+
+func (f *fakeHost) deleteBridge(n *Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.links, n.Bridge)
+	return nil
+}
+
+func (f *fakeHost) applyFirewall(t *Table) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.table, f.applied = t, f.applied+1
+	return nil
+}
+
 func (f *fakeHost) detach(a *Attachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.detached = append(f.detached, a.ContainerID)
 	delete(f.links, a.HostVeth)
 	return nil
 }
+
 func (f *fakeHost) attach(n *Network, a *Attachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.failAttach {
 		return errors.New("injected failure")
 	}
@@ -237,5 +270,42 @@ func TestReconcileFreesDeadContainers(t *testing.T) {
 	}
 	if dnats != 1 {
 		t.Fatalf("dnat rules = %d, want 1:\n%s", dnats, f.table.Render())
+	}
+}
+
+// The engine attaches containers in parallel: the lock file serializes the Managers (here one
+// per goroutine, as separate commands would be), so no address is given twice.
+func TestConcurrentAttachDistinctAddresses(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeHost()
+	m, dir := newTestManager(t, f)
+	if _, err := m.EnsureNetwork(ctx, Spec{Name: "n", Subnet: "10.3.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			mi := New(dir, nil)
+			mi.h = f
+			_, err := mi.Attach(ctx, "n", fmt.Sprintf("c%d", i), "/ns", AttachOptions{})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, _ := m.Inspect("n")
+	seen := map[netip.Addr]bool{}
+	for _, a := range rec.Attachments {
+		if seen[a.IPv4] {
+			t.Fatalf("address %s given twice", a.IPv4)
+		}
+		seen[a.IPv4] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d attachments recorded, want %d", len(seen), n)
 	}
 }

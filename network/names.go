@@ -3,18 +3,25 @@ package network
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/stackrun/stack/state"
 )
 
 // Name resolution is by files, not by an embedded DNS server: each container gets an /etc/hosts
 // naming itself, every peer on the networks it shares (by service name, aliases and container
 // name) and its extra_hosts; and a resolv.conf derived from the host's. The files are computed
-// from the records, so when a peer is recreated with a new address the engine recomputes the
-// hosts file of every container in Peers(id) and rewrites it in place (the file is
-// bind-mounted, so write the same inode: truncate and write, not rename).
+// from the records. Once WriteNameFiles has recorded where a container's files are, the Manager
+// rewrites its hosts file in place whenever its peers change (Attach, Detach, Reconcile), so a
+// peer recreated with a new address stays reachable by name. Callers that manage the files
+// themselves use HostsFile and Peers instead.
 
 // HostEntry is one line of a hosts file.
 type HostEntry struct {
@@ -196,4 +203,100 @@ func RenderResolvConf(hostConf []byte, o ResolvOptions) []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.Bytes()
+}
+
+// NameFiles says where a container's name files are on the host (the engine bind-mounts them
+// at /etc/hosts and /etc/resolv.conf) and what goes into them.
+type NameFiles struct {
+	Hosts         string        `json:"hosts"`
+	Resolv        string        `json:"resolv"`
+	HostsOptions  HostsOptions  `json:"hosts_options"`
+	ResolvOptions ResolvOptions `json:"resolv_options"`
+}
+
+func (m *Manager) namesPath(containerID string) string {
+	return filepath.Join(m.dir, "names", containerID+".json")
+}
+
+// WriteNameFiles writes a container's hosts and resolv.conf (call it after Attach) and records
+// where they are: from then on every Attach, Detach and Reconcile that changes the container's
+// peers rewrites its hosts file, so running containers keep resolving a recreated peer. The
+// record goes when the container's last attachment does.
+func (m *Manager) WriteNameFiles(containerID string, f NameFiles) error {
+	if err := checkName("container", containerID); err != nil {
+		return err
+	}
+	l, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	if err := state.WriteJSON(m.namesPath(containerID), f); err != nil {
+		return fmt.Errorf("record name files of container %s: %w", containerID, err)
+	}
+	all, err := m.loadAll()
+	if err != nil {
+		return err
+	}
+	if err := writeInPlace(f.Hosts, RenderHosts(hostsFor(all, containerID, f.HostsOptions)), true); err != nil {
+		return fmt.Errorf("write hosts file of container %s: %w", containerID, err)
+	}
+	hostConf, err := os.ReadFile(m.resolvConf)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read host resolv.conf: %w", err)
+	}
+	if err := writeInPlace(f.Resolv, RenderResolvConf(hostConf, f.ResolvOptions), true); err != nil {
+		return fmt.Errorf("write resolv.conf of container %s: %w", containerID, err)
+	}
+	return nil
+}
+
+// writeInPlace truncates and writes path, keeping its inode: the file is bind-mounted into a
+// running container, and a rename would leave the container looking at the old inode.
+func writeInPlace(path string, data []byte, create bool) error {
+	if path == "" {
+		return nil
+	}
+	flags := os.O_WRONLY | os.O_TRUNC
+	if create {
+		flags |= os.O_CREATE
+		if err := os.MkdirAll(filepath.Dir(path), state.DirMode); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
+
+// refreshHostsLocked rewrites the hosts files of the given containers that have name files
+// recorded (the caller holds the lock). A file that no longer exists is not recreated.
+func (m *Manager) refreshHostsLocked(ids []string) {
+	all, err := m.loadAll()
+	if err != nil {
+		m.log.Warn("hosts files not refreshed", "err", err)
+		return
+	}
+	for _, id := range dedupe(ids) {
+		var f NameFiles
+		if err := state.ReadJSON(m.namesPath(id), &f); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				m.log.Warn("hosts file not refreshed", "container", id, "err", err)
+			}
+			continue
+		}
+		if len(attachmentsOf(all, id)) == 0 {
+			if err := os.Remove(m.namesPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				m.log.Warn("name files record not removed", "container", id, "err", err)
+			}
+			continue
+		}
+		err := writeInPlace(f.Hosts, RenderHosts(hostsFor(all, id, f.HostsOptions)), false)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			m.log.Warn("hosts file not refreshed", "container", id, "path", f.Hosts, "err", err)
+		}
+	}
 }

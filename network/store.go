@@ -22,9 +22,10 @@ import (
 // attached to it. It is the only source of truth for addresses: an address is in use exactly when
 // an attachment here holds it.
 type Network struct {
-	Name     string            `json:"name"`    // unique on the host, e.g. "shop_default"
-	Project  string            `json:"project"` // label: the project that created it
-	Bridge   string            `json:"bridge"`  // Linux interface name, at most 15 bytes
+	Name     string            `json:"name"`          // unique on the host, e.g. "shop_default"
+	Project  string            `json:"project"`       // label: the project that created it
+	Key      string            `json:"key,omitempty"` // its key in the project's stack file
+	Bridge   string            `json:"bridge"`        // Linux interface name, at most 15 bytes
 	Subnet   netip.Prefix      `json:"subnet"`
 	Gateway  netip.Addr        `json:"gateway"` // the bridge's address
 	Internal bool              `json:"internal,omitempty"`
@@ -38,37 +39,41 @@ type Network struct {
 
 // Attachment is one container's interface on one network.
 type Attachment struct {
-	Network     string     `json:"network"`
-	ContainerID string     `json:"container_id"`
-	NetNS       string     `json:"netns"`
-	IfName      string     `json:"ifname"`    // inside the container: eth0, eth1, ...
-	HostVeth    string     `json:"host_veth"` // the host side of the pair, enslaved to the bridge
-	IPv4        netip.Addr `json:"ipv4"`
-	MAC         string     `json:"mac"`
-	Gateway     netip.Addr `json:"gateway,omitzero"` // default route, unset on internal networks
-	Name        string     `json:"name,omitempty"`   // container name, resolvable by peers
-	Aliases     []string   `json:"aliases,omitempty"`
-	Created     time.Time  `json:"created"`
+	Network     string            `json:"network"`
+	ContainerID string            `json:"container_id"`
+	NetNS       string            `json:"netns"`
+	IfName      string            `json:"ifname"`    // inside the container: eth0, eth1, ...
+	HostVeth    string            `json:"host_veth"` // the host side of the pair, enslaved to the bridge
+	IPv4        netip.Addr        `json:"ipv4"`
+	MAC         string            `json:"mac"`
+	Gateway     netip.Addr        `json:"gateway,omitzero"` // default route, unset on internal networks
+	Name        string            `json:"name,omitempty"`   // container name, resolvable by peers
+	Aliases     []string          `json:"aliases,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"` // the engine's (project, service, number)
+	Created     time.Time         `json:"created"`
 }
 
 // Spec describes a network to ensure. Subnet and Gateway are optional.
 type Spec struct {
 	Project  string
+	Key      string // key in the stack file, recorded for the engine's observation
 	Name     string
 	Subnet   string
 	Gateway  string
 	Internal bool
+	External bool // must exist already: EnsureNetwork never creates it
 	MTU      int
 	Labels   map[string]string
 }
 
-// AttachOptions are the per-attachment choices. IfName defaults to the first free ethN inside
-// the namespace; IPv4 (static ipv4_address) defaults to the next free address.
+// AttachOptions are the per-attachment choices. IfName defaults to the first ethN the
+// container's other attachments do not use; IPv4 (static ipv4_address) defaults to the next free address.
 type AttachOptions struct {
 	IPv4    netip.Addr
 	IfName  string
 	Name    string   // container name
 	Aliases []string // service name and network aliases
+	Labels  map[string]string
 }
 
 // Manager does network work for one state directory (and one host network namespace).
@@ -81,6 +86,7 @@ type Manager struct {
 	hostPrefixes func() ([]netip.Prefix, error)
 	now          func() time.Time
 	h            host
+	resolvConf   string // the host's resolv.conf
 }
 
 // Option configures a Manager.
@@ -91,6 +97,10 @@ type Option func(*Manager)
 // everything inside a sandbox namespace. The default is the caller's namespace.
 func WithNetNS(path string) Option { return func(m *Manager) { m.netns = path } }
 
+// WithHostResolvConf names the host's resolv.conf (default /etc/resolv.conf), the base of
+// every container's.
+func WithHostResolvConf(path string) Option { return func(m *Manager) { m.resolvConf = path } }
+
 // WithPools replaces DefaultPools.
 func WithPools(p ...Pool) Option { return func(m *Manager) { m.pools = p } }
 
@@ -99,7 +109,7 @@ func New(stateDir string, log *slog.Logger, opts ...Option) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{dir: stateDir, log: log, pools: DefaultPools, now: time.Now}
+	m := &Manager{dir: stateDir, log: log, pools: DefaultPools, now: time.Now, resolvConf: "/etc/resolv.conf"}
 	m.hostPrefixes = m.readHostPrefixes
 	for _, o := range opts {
 		o(m)
@@ -215,7 +225,7 @@ func attachmentsOf(all []*Network, containerID string) []*Attachment {
 // newNetworkRecord decides everything about a new network without touching the host: subnet
 // (given, or the first free one of the pools), gateway and bridge name.
 func newNetworkRecord(spec Spec, pools []Pool, hostPrefixes []netip.Prefix, others []*Network, linkExists func(string) bool, now time.Time) (*Network, error) {
-	n := &Network{Name: spec.Name, Project: spec.Project, Internal: spec.Internal, MTU: spec.MTU,
+	n := &Network{Name: spec.Name, Project: spec.Project, Key: spec.Key, Internal: spec.Internal, MTU: spec.MTU,
 		Labels: spec.Labels, Created: now.UTC(), Attachments: map[string]*Attachment{}}
 	var stackNets []netip.Prefix
 	for _, o := range others {
@@ -308,3 +318,6 @@ func staleAttachments(all []*Network, live map[string]bool) []*Attachment {
 	}
 	return out
 }
+
+// Dir is the directory under the state root that holds the network records.
+const Dir = "networks"
