@@ -51,7 +51,7 @@ func openProject(c *cli.Context, needFile bool) (*project, error) {
 	}
 	eng, err := engine.New(engine.Config{
 		Project: name, Root: c.String("root"), RunRoot: c.String("run-root"),
-		Containers: local.Containers{Host: h}, Networks: local.Networks{Host: h},
+		Containers: local.Containers{Host: h}, Networks: h.EngineNetworks(),
 		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h},
 	})
 	if err != nil {

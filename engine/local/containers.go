@@ -415,11 +415,11 @@ func (c Containers) Inspect(ctx context.Context, id string) (engine.ContainerSta
 	st, err := monitor.Inspect(rec.Monitor.StateDir, rec.Monitor.RunDir)
 	if err != nil {
 		if state.IsNotExist(err) || errors.Is(err, monitor.ErrNoRecord) {
-			return engine.ContainerState{Status: planner.StatusCreated}, nil
+			return engine.ContainerState{Status: planner.StatusCreated, NetNS: c.netnsPath(id)}, nil
 		}
 		return engine.ContainerState{}, err
 	}
-	out := engine.ContainerState{ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+	out := engine.ContainerState{NetNS: c.netnsPath(id), ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
 	switch {
 	case st.Unsupervised:
 		out.Status = planner.StatusUnsupervised

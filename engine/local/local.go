@@ -21,6 +21,7 @@ import (
 
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/network"
+	"github.com/stackrun/stack/network/enginenet"
 	"github.com/stackrun/stack/runtime"
 	"github.com/stackrun/stack/spec"
 	"github.com/stackrun/stack/volumes"
@@ -101,4 +102,19 @@ func (h *Host) MonitorDirs(id string) (stateDir, runDir string) {
 // ContainerRuntime is the runtime instance that holds container id (exec, stats, pids).
 func (h *Host) ContainerRuntime(id string) *runtime.Runtime {
 	return runtime.New(runtime.Options{Root: filepath.Join(h.runDir(id), "runtime")})
+}
+
+// EngineNetworks is the engine's view of the network manager, writing each container's
+// hosts and resolv.conf where its OCI config bind-mounts them.
+func (h *Host) EngineNetworks() *enginenet.Networks {
+	var nets map[string]*spec.Network
+	if h.Stack != nil {
+		nets = h.Stack.Networks
+	}
+	return &enginenet.Networks{
+		M: h.Networks, Stack: nets,
+		NameFiles: func(id string) (string, string) {
+			return filepath.Join(h.etcDir(id), "hosts"), filepath.Join(h.etcDir(id), "resolv.conf")
+		},
+	}
 }

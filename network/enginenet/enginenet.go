@@ -73,19 +73,23 @@ func ContainerName(project string, svc *spec.Service, number int) string {
 // Attach joins the container (by its init's network namespace) to each of its service's
 // networks and writes its name files. On failure it leaves the container attached to nothing.
 func (n *Networks) Attach(ctx context.Context, project string, e engine.Endpoint) error {
-	if e.Pid <= 0 {
-		return fmt.Errorf("attach container %s: no pid: %w", e.ContainerID, engine.ErrInvalid)
+	if e.NetNS == "" {
+		return fmt.Errorf("attach container %s: no network namespace: %w", e.ContainerID, engine.ErrInvalid)
 	}
 	labels := map[string]string{
 		engine.LabelProject: project,
 		engine.LabelService: e.Service.Name,
 		engine.LabelNumber:  strconv.Itoa(e.Number),
 	}
-	reqs, err := network.AttachRequests(project, n.Stack, e.Service, ContainerName(project, e.Service, e.Number), labels)
+	name := e.Name
+	if name == "" {
+		name = ContainerName(project, e.Service, e.Number)
+	}
+	reqs, err := network.AttachRequests(project, n.Stack, e.Service, name, labels)
 	if err != nil {
 		return err
 	}
-	netns := fmt.Sprintf("/proc/%d/ns/net", e.Pid)
+	netns := e.NetNS
 	for _, r := range reqs {
 		if _, err := n.M.Attach(ctx, r.Network, e.ContainerID, netns, r.Options); err != nil {
 			return errors.Join(err, n.Detach(ctx, project, e.ContainerID))

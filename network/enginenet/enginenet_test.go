@@ -70,10 +70,10 @@ func TestEngineView(t *testing.T) {
 	web := &spec.Service{Name: "web", Networks: map[string]*spec.ServiceNetwork{"default": {Aliases: []string{"www"}}, "back": nil},
 		Ports: []spec.Port{{Target: 80, Protocol: "tcp"}}}
 	db := &spec.Service{Name: "db", Networks: map[string]*spec.ServiceNetwork{"back": nil}}
-	if err := n.Attach(ctx, "shop", engine.Endpoint{ContainerID: "web1", Service: web, Number: 1, Pid: startContainer(t)}); err != nil {
+	if err := n.Attach(ctx, "shop", engine.Endpoint{ContainerID: "web1", Service: web, Number: 1, NetNS: fmt.Sprintf("/proc/%d/ns/net", startContainer(t))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Attach(ctx, "shop", engine.Endpoint{ContainerID: "db1", Service: db, Number: 1, Pid: startContainer(t)}); err != nil {
+	if err := n.Attach(ctx, "shop", engine.Endpoint{ContainerID: "db1", Service: db, Number: 1, NetNS: fmt.Sprintf("/proc/%d/ns/net", startContainer(t))}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
