@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/schema"
@@ -254,8 +255,11 @@ func supportOf(rules []KeyRule, path tree.Path) KeySupport {
 }
 
 // supportedPaths is the allowlist given to compose-go: every attribute of the specification
-// that stack implements.
-func supportedPaths() []tree.Path {
+// that stack implements. It is derived from two constant tables (KeyRules and compose-go's
+// schema), so it is computed once per process; callers must not modify the slice.
+var supportedPaths = sync.OnceValue(computeSupportedPaths)
+
+func computeSupportedPaths() []tree.Path {
 	rules := KeyRules()
 	var out []tree.Path
 	for _, p := range schema.AttributePaths() {
