@@ -86,8 +86,8 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 		StopSignal:    s.StopSignal,
 		ReadOnly:      s.ReadOnly,
 		Privileged:    s.Privileged,
-		CapAdd:        slices.Clone(s.CapAdd),
-		CapDrop:       slices.Clone(s.CapDrop),
+		CapAdd:        normalizeCaps(s.CapAdd),
+		CapDrop:       normalizeCaps(s.CapDrop),
 		Sysctls:       cloneMap(s.Sysctls),
 		DNS:           slices.Clone([]string(s.DNS)),
 		DNSSearch:     slices.Clone([]string(s.DNSSearch)),
@@ -465,6 +465,19 @@ func dur(d *types.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(*d)
+}
+
+// normalizeCaps spells capabilities as Compose users mostly write them and the kernel names
+// them without the prefix: net_admin, CAP_NET_ADMIN -> NET_ADMIN; ALL stays ALL.
+func normalizeCaps(caps []string) []string {
+	if caps == nil {
+		return nil
+	}
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+	}
+	return out
 }
 
 func cloneCmd(c types.ShellCommand) []string {
