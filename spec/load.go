@@ -193,6 +193,12 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 		l.pos.add(s)
 	}
 	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portKeys: map[string][]string{}}
+	for _, s := range sources {
+		checkReferences(s, l.po.Environment, l.c)
+	}
+	if err := l.c.result(l.files); err != nil {
+		return nil, l.display(err)
+	}
 
 	// 2. compose-go: merge, interpolate, profiles, extends, include, normalize.
 	p, err := l.po.LoadProject(ctx)

@@ -359,6 +359,10 @@ func TestHostileFiles(t *testing.T) {
 		{"billion laughs", laughs, "stack.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"},
 		{"nesting", deep, "stack.yaml:4:75: nesting deeper than 64 levels"},
 		{"size", big, "stack.yaml: file is larger than 4194304 bytes"},
+		{"env_file is a device", "services:\n  web:\n    image: busybox\n    env_file: [ok.env, /dev/zero]\n",
+			"stack.yaml:4:24: services.web.env_file[1]: /dev/zero is not a regular file"},
+		{"include of a device through a default", "include:\n  - path: ${NOPE:-/dev/zero}\nservices: {}\n",
+			"stack.yaml:2:11: include[0].path: ${NOPE:-/dev/zero} is not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
