@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes as a stack file through the whole loader: it must never panic
@@ -20,7 +21,13 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		start := time.Now()
 		st, err := Load(context.Background(), Options{Files: []string{path}, Environ: []string{}, NumCPU: 2, ProjectName: "fuzz"})
+		// Go's fuzzer has no per-input timeout; an input that takes this long is a hang (a
+		// normal one takes milliseconds even on a loaded machine).
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("Load took %v", d)
+		}
 		if err != nil {
 			var ps Problems
 			if errors.As(err, &ps) {
