@@ -206,7 +206,9 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		l.c.add(l.composeProblem(err))
+		for _, e := range splitJoined(err) {
+			l.c.add(l.composeProblem(e))
+		}
 		return nil, l.display(l.c.result(l.files))
 	}
 	l.project = p
@@ -313,6 +315,25 @@ func (l *load) readWithIncludes(path string, seen map[string]bool, depth int) ([
 		}
 	}
 	return append(out, src), nil
+}
+
+// splitJoined returns the errors joined inside err (compose-go reports every failed
+// interpolation at once with errors.Join), or err itself.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, splitJoined(e)...)
+		}
+		return out
+	}
+	// A wrapper around a join (several lines): the joined errors carry their own context.
+	if u := errors.Unwrap(err); u != nil && strings.Contains(err.Error(), "\n") {
+		if inner := splitJoined(u); len(inner) > 1 {
+			return inner
+		}
+	}
+	return []error{err}
 }
 
 func containsVar(s string) bool {

@@ -194,6 +194,39 @@ func TestProblems(t *testing.T) {
 			want: "stack.yaml:5:14: services.web.environment.TOKEN: required variable TOKEN is missing a value: set TOKEN to the API token",
 		},
 		{
+			name: "every missing variable at once",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: ${IMAGE:?which image}
+  db:
+    image: postgres
+    environment:
+      PASSWORD: ${DB_PASSWORD:?}
+`},
+			want: "stack.yaml:3:12: services.web.image: required variable IMAGE is missing a value: which image\n" +
+				"stack.yaml:7:17: services.db.environment.PASSWORD: required variable DB_PASSWORD is missing a value",
+		},
+		{
+			name: "problem in an included file is reported in that file",
+			files: map[string]string{
+				"stack.yaml": "include: [db/db.yaml]\nservices:\n  app:\n    image: busybox\n",
+				"db/db.yaml": "services:\n  db:\n    image: postgres\n    mem_limit: 2m\n",
+			},
+			want: "db/db.yaml:4:16: services.db.mem_limit: memory limit 2MiB is below the minimum of 6 MiB",
+		},
+		{
+			name: "dependency on a service outside the active profiles",
+			files: map[string]string{"stack.yaml": `services:
+  app:
+    image: busybox
+    depends_on: [debug]
+  debug:
+    image: busybox
+    profiles: [debug]
+`},
+			want: "stack.yaml:4:18: services.app.depends_on.debug: depends on service \"debug\", which is not enabled by the active profiles",
+		},
+		{
 			name: "YAML syntax error",
 			files: map[string]string{"stack.yaml": `services:
   web:
