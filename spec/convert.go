@@ -346,7 +346,9 @@ func convertExpose(out *Service, s types.ServiceConfig, c *collector) {
 }
 
 // tmpfsFlags are the mount flags accepted in tmpfs: short syntax besides size= and mode=.
-var tmpfsFlags = []string{"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "noatime", "atime", "nodiratime", "diratime"}
+func tmpfsFlags() []string {
+	return []string{"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "noatime", "atime", "nodiratime", "diratime"}
+}
 
 func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *collector) {
 	key := "services." + s.Name
@@ -423,14 +425,14 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 					ok = false
 				}
 				m.Options = append(m.Options, o)
-			case slices.Contains(tmpfsFlags, o):
+			case slices.Contains(tmpfsFlags(), o):
 				if o == "ro" {
 					m.ReadOnly = true
 				} else {
 					m.Options = append(m.Options, o)
 				}
 			default:
-				c.errorf(k, "tmpfs option %q is not supported (size, mode, uid, gid, %s)", o, strings.Join(tmpfsFlags, ", "))
+				c.errorf(k, "tmpfs option %q is not supported (size, mode, uid, gid, %s)", o, strings.Join(tmpfsFlags(), ", "))
 				ok = false
 			}
 		}

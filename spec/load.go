@@ -27,9 +27,11 @@ type Options struct {
 	NumCPU int
 }
 
-// DefaultFileNames are looked for, in order, in the project directory (then its parents) when no
-// -f is given: stack's own names first, then Compose's.
-var DefaultFileNames = append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+// DefaultFileNames returns the names looked for, in order, in the project directory (then its
+// parents) when no -f is given: stack's own names first, then Compose's.
+func DefaultFileNames() []string {
+	return append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+}
 
 // Load loads, merges, interpolates and validates the stack file(s) and returns stack's model.
 // When the file is invalid the error is a Problems list holding every problem found, sorted by
@@ -111,7 +113,7 @@ func newLoad(ctx context.Context, opts Options) (*load, error) {
 	}
 	if len(po.ConfigPaths) == 0 {
 		wd, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("load stack file: no stack file found in %s or its parents (looked for %v)", wd, DefaultFileNames)
+		return nil, fmt.Errorf("load stack file: no stack file found in %s or its parents (looked for %s)", wd, strings.Join(DefaultFileNames(), ", "))
 	}
 	l.po = po
 	for _, f := range po.ConfigPaths {
@@ -151,7 +153,7 @@ func findDefaultFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("find stack file: %w", err)
 	}
 	for {
-		for i, name := range DefaultFileNames {
+		for i, name := range DefaultFileNames() {
 			p := filepath.Join(dir, name)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				files := []string{p}
