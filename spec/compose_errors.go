@@ -21,6 +21,7 @@ var (
 	reAdditional    = regexp.MustCompile(`additional propert(?:y|ies) '([^']+)'`)
 	reService       = regexp.MustCompile(`^service "?([^" ]+)"? (.*)$`)
 	reNumericPart   = regexp.MustCompile(`\.(\d+)(\.|$)`)
+	reVariable      = regexp.MustCompile(`variable "?(\w+)"?`)
 )
 
 // composeProblem turns one compose-go error into a positioned Problem.
@@ -49,7 +50,11 @@ func (l *load) composeProblem(err error) *Problem {
 		return p
 	}
 	if m := reInterpolating.FindStringSubmatch(msg); m != nil {
-		return l.c.at(SeverityError, dotKey(m[1]), "%s", m[2])
+		key := dotKey(m[1])
+		if v := reVariable.FindStringSubmatch(m[2]); v != nil && strings.Contains(key, ".[]") {
+			key = l.pos.listItemWith(key, v[1])
+		}
+		return l.c.at(SeverityError, key, "%s", m[2])
 	}
 	if strings.HasPrefix(msg, " ") || strings.HasPrefix(msg, "(root)") {
 		// schema error at the top level: "(root) additional properties 'x' not allowed"

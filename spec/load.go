@@ -195,8 +195,9 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 		l.pos.add(s)
 	}
 	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portKeys: map[string][]string{}}
-	for _, s := range sources {
+	for i, s := range sources {
 		checkReferences(s, l.po.Environment, l.c)
+		warnUnsetVariables(s, l.pos.files[i], l.po.Environment, l.c)
 	}
 	if err := l.c.result(l.files); err != nil {
 		return nil, l.display(err)

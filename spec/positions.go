@@ -102,7 +102,8 @@ func (ps *positions) lookup(key string) (Position, bool) {
 			return e.Position, true
 		}
 		// A map key of the merged model may be a list item in the file: depends_on: [db]
-		// is indexed as depends_on[0] with the value db.
+		// is indexed as depends_on[0] with the value db, environment: [A=1] as
+		// environment[0] with the value A=1.
 		if parent := parentKey(k); parent != "" && !strings.HasSuffix(k, "]") {
 			name := k[len(parent)+1:]
 			for i := 0; i < 1000; i++ {
@@ -110,7 +111,7 @@ func (ps *positions) lookup(key string) (Position, bool) {
 				if !ok {
 					break
 				}
-				if e.Scalar && e.Value == name {
+				if e.Scalar && (e.Value == name || strings.HasPrefix(e.Value, name+"=")) {
 					return e.Position, true
 				}
 			}
@@ -211,6 +212,26 @@ func (ps *positions) portKey(service string, i, n int) string {
 		i -= c
 	}
 	return key
+}
+
+// listItemWith resolves the first "[]" of a compose-go path (services.web.environment.[]) to the
+// list item whose written text mentions text (a variable name), or to the list when none does.
+func (ps *positions) listItemWith(key, text string) string {
+	prefix, rest, _ := strings.Cut(key, ".[]")
+	for i := 0; i < 10000; i++ {
+		item := prefix + "[" + strconv.Itoa(i) + "]"
+		e, ok := ps.exact(item+rest, 0)
+		if !ok {
+			if _, ok := ps.exact(item, 0); !ok {
+				break
+			}
+			continue
+		}
+		if e.Scalar && strings.Contains(e.Value, text) {
+			return item + rest
+		}
+	}
+	return prefix
 }
 
 // parentKey strips the last segment of a key path: a.b[2] -> a.b, a.b -> a.

@@ -207,6 +207,17 @@ func TestProblems(t *testing.T) {
 				"stack.yaml:7:17: services.db.environment.PASSWORD: required variable DB_PASSWORD is missing a value",
 		},
 		{
+			name: "missing variable in a list-style environment",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    environment:
+      - PLAIN=1
+      - TOKEN=${TOKEN:?needed}
+`},
+			want: "stack.yaml:6:9: services.web.environment[1]: required variable TOKEN is missing a value: needed",
+		},
+		{
 			name: "problem in an included file is reported in that file",
 			files: map[string]string{
 				"stack.yaml": "include: [db/db.yaml]\nservices:\n  app:\n    image: busybox\n",
@@ -410,5 +421,67 @@ func TestHostileFiles(t *testing.T) {
 				t.Errorf("refusing took %v", d)
 			}
 		})
+	}
+}
+
+func TestDefaultFilesAndProjectName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stack.yaml", "services:\n  web:\n    image: busybox\n")
+	write("stack.override.yaml", "services:\n  web:\n    image: busybox:musl\n")
+	write("compose.yaml", "services:\n  other:\n    image: busybox\n")
+
+	st, err := Load(context.Background(), Options{ProjectDirectory: dir, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Services["web"].Image; got != "busybox:musl" {
+		t.Errorf("image %q: stack.override.yaml not merged over stack.yaml", got)
+	}
+	if len(st.Files) != 2 || filepath.Base(st.Files[0]) != "stack.yaml" || filepath.Base(st.Files[1]) != "stack.override.yaml" {
+		t.Errorf("files %v", st.Files)
+	}
+	if st.Name != filepath.Base(dir) && st.Name != strings.ToLower(filepath.Base(dir)) {
+		t.Errorf("project name %q, want the directory name", st.Name)
+	}
+
+	st, err = Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "shop", Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Name != "shop" || st.Networks["default"].Name != "shop_default" {
+		t.Errorf("name %q, default network %q", st.Name, st.Networks["default"].Name)
+	}
+
+	if _, err := Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "Not Valid!", Environ: []string{}}); err == nil {
+		t.Error("invalid project name accepted")
+	}
+}
+
+func TestUnsetVariableWarning(t *testing.T) {
+	st, errText := loadInline(t, map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    environment:
+      A: ${UNSET}
+      B: ${UNSET_WITH_DEFAULT:-x}
+      C: $$ESCAPED and $OTHER
+`})
+	if errText != "" {
+		t.Fatal(errText)
+	}
+	var got []string
+	for _, w := range st.Warnings {
+		got = append(got, filepath.Base(w.File)+":"+w.Error()[len(w.File)+1:])
+	}
+	want := "stack.yaml:5:10: services.web.environment.A: variable UNSET is not set: an empty string is used\n" +
+		"stack.yaml:7:10: services.web.environment.C: variable OTHER is not set: an empty string is used"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
 }

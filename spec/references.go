@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/template"
 	"gopkg.in/yaml.v3"
@@ -89,6 +91,39 @@ func checkReferences(src *source, env map[string]string, c *collector) {
 			if ext := mapValue(svc, "extends"); ext != nil && ext.Kind == yaml.MappingNode {
 				check(key+".extends.file", mapValue(ext, "file"))
 			}
+		}
+	}
+}
+
+// reBareVar finds ${NAME} and $NAME (not $$NAME, an escaped dollar) without a default or a
+// required marker: the references compose-go silently replaces with "" when NAME is unset.
+var reBareVar = regexp.MustCompile(`(^|[^$])\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// warnUnsetVariables warns, at each place it is used, about a variable that is not set and has
+// no default: compose-go uses an empty string, which is rarely what the author meant.
+func warnUnsetVariables(src *source, idx map[string]posEntry, env map[string]string, c *collector) {
+	type at struct {
+		pos  Position
+		name string
+	}
+	seen := map[at]bool{}
+	for _, key := range sortedKeys(idx) {
+		e := idx[key]
+		if !e.Scalar || !strings.Contains(e.Value, "$") || strings.HasPrefix(key, "x-") {
+			continue
+		}
+		for _, m := range reBareVar.FindAllStringSubmatch(e.Value, -1) {
+			name := m[2] + m[3]
+			if _, ok := env[name]; ok {
+				continue
+			}
+			k := at{e.Position, name}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			c.add(&Problem{File: e.File, Line: e.Line, Column: e.Column, Key: key, Severity: SeverityWarning,
+				Message: fmt.Sprintf("variable %s is not set: an empty string is used", name)})
 		}
 	}
 }
