@@ -152,6 +152,34 @@ func TestProblems(t *testing.T) {
 				"stack.yaml:16:9: services.web.ports[3]: host port 9000 already published by services.api",
 		},
 		{
+			name: "container names and fixed addresses used twice",
+			files: map[string]string{"stack.yaml": `services:
+  a:
+    image: busybox
+    container_name: shared
+    networks:
+      net: {ipv4_address: 10.9.0.5}
+  b:
+    image: busybox
+    container_name: shared
+    networks:
+      net: {ipv4_address: 10.9.0.5}
+  c:
+    image: busybox
+    networks:
+      net: {ipv4_address: 10.9.0.1}
+      other: {ipv4_address: 10.8.0.7}
+networks:
+  net:
+    ipam: {config: [{subnet: 10.9.0.0/24, gateway: 10.9.0.1}]}
+  other: {}
+`},
+			want: "stack.yaml:9:21: services.b.container_name: container_name \"shared\" is already used by services.a\n" +
+				"stack.yaml:11:27: services.b.networks.net.ipv4_address: address 10.9.0.5 on network net is already given to services.a\n" +
+				"stack.yaml:15:27: services.c.networks.net.ipv4_address: address 10.9.0.1 is the gateway of network net\n" +
+				"stack.yaml:16:29: services.c.networks.other.ipv4_address: a fixed address needs a subnet on network other (networks.other.ipam.config[0].subnet)",
+		},
+		{
 			name: "fixed host port with replicas",
 			files: map[string]string{"stack.yaml": `services:
   web:
