@@ -436,6 +436,16 @@ func TestHostileFiles(t *testing.T) {
 		{"include of a device through a default", "include:\n  - path: ${NOPE:-/dev/zero}\nservices: {}\n",
 			"stack.yaml:2:11: include[0].path: ${NOPE:-/dev/zero} is not a regular file"},
 	}
+	t.Run("included file", func(t *testing.T) {
+		_, got := loadInline(t, map[string]string{
+			"stack.yaml": "include: [more/laughs.yaml]\nservices:\n  app:\n    image: busybox\n",
+			"more/laughs.yaml": laughs,
+		})
+		want := "more/laughs.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"
+		if got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
