@@ -438,7 +438,7 @@ func TestHostileFiles(t *testing.T) {
 	}
 	t.Run("included file", func(t *testing.T) {
 		_, got := loadInline(t, map[string]string{
-			"stack.yaml": "include: [more/laughs.yaml]\nservices:\n  app:\n    image: busybox\n",
+			"stack.yaml":       "include: [more/laughs.yaml]\nservices:\n  app:\n    image: busybox\n",
 			"more/laughs.yaml": laughs,
 		})
 		want := "more/laughs.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"
