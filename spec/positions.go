@@ -234,6 +234,22 @@ func (ps *positions) listItemWith(key, text string) string {
 	return prefix
 }
 
+// mountWithoutSource finds a long-syntax volumes entry of type typ written without a source.
+func (ps *positions) mountWithoutSource(typ string) (string, bool) {
+	for i := len(ps.files) - 1; i >= 0; i-- {
+		for _, k := range sortedKeys(ps.files[i]) {
+			item, ok := strings.CutSuffix(k, ".type")
+			if !ok || !strings.HasPrefix(k, "services.") || !strings.HasSuffix(item, "]") || ps.files[i][k].Value != typ {
+				continue
+			}
+			if _, has := ps.files[i][item+".source"]; !has {
+				return item, true
+			}
+		}
+	}
+	return "", false
+}
+
 // parentKey strips the last segment of a key path: a.b[2] -> a.b, a.b -> a.
 func parentKey(k string) string {
 	if strings.HasSuffix(k, "]") {

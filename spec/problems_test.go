@@ -222,6 +222,31 @@ networks:
 			want: "stack.yaml:5:14: services.web.environment.TOKEN: required variable TOKEN is missing a value: set TOKEN to the API token",
 		},
 		{
+			name: "compose-go decoding and schema errors, reworded and placed",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    healthcheck:
+      interval: 5 parsecs
+`},
+			want: "stack.yaml:5:17: services.web.healthcheck.interval: time: unknown unit \" parsecs\" in duration \"5 parsecs\"",
+		},
+		{
+			name:  "schema type error",
+			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n    ports: {a: 1}\n"},
+			want:  "stack.yaml:4:5: services.web.ports: must be a list",
+		},
+		{
+			name:  "unknown top-level key",
+			files: map[string]string{"stack.yaml": "service:\n  web:\n    image: busybox\nservices: {}\n"},
+			want:  "stack.yaml:1:1: service: unknown key \"service\" (did you mean services?)",
+		},
+		{
+			name:  "bind mount without a source",
+			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n    volumes:\n      - type: bind\n        target: /x\n"},
+			want:  "stack.yaml:5:9: services.web.volumes[0]: a bind mount needs a source",
+		},
+		{
 			name: "every missing variable at once",
 			files: map[string]string{"stack.yaml": `services:
   web:
