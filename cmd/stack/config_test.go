@@ -75,3 +75,13 @@ func TestConfigExitCodesAndOutputs(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigComposeFileEnv(t *testing.T) {
+	a := writeStack(t, "services:\n  web:\n    image: busybox\n")
+	b := writeStack(t, "services:\n  web:\n    image: busybox:musl\n  db:\n    image: busybox\n")
+	t.Setenv("COMPOSE_FILE", a+":"+b)
+	out, errOut, code := runStack(t, "config", "--services")
+	if code != 0 || out != "db\nweb\n" {
+		t.Errorf("code %d, out %q, stderr %s", code, out, errOut)
+	}
+}
