@@ -35,9 +35,15 @@ lint:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# up builds stack and runs the example stack (the README's first quick-start command).
+# up builds stack and the example image (offline: the example app + Debian's busybox-static),
+# then runs examples/stack.yaml: http://127.0.0.1:8080 answers when it returns.
+STACK_ROOT ?= /var/lib/stack
+export STACK_ROOT
 up: build
-	./$(BIN) -f examples/stack.yaml up -d
+	@dpkg -s busybox-static >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
+	examples/build-image.sh ./$(BIN) stack-example:latest
+	./$(BIN) -f examples/stack.yaml up -d --wait
+	@echo "the example answers on http://127.0.0.1:8080 (stack -f examples/stack.yaml down to stop it)"
 
 clean:
 	rm -rf bin

@@ -156,13 +156,6 @@ type canonicalService struct {
 	StdinOpen         bool
 }
 
-func nilIfEmpty(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	return m
-}
-
 func sortedPorts(ps []Port) []Port {
 	out := slices.Clone(ps)
 	slices.SortFunc(out, func(a, b Port) int {

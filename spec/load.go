@@ -14,6 +14,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// ErrNoStackFile is returned by Load when no -f is given and no default file exists; commands
+// that can work from records alone (down -p, ps -p) check it with errors.Is.
+var ErrNoStackFile = errors.New("no stack file found")
+
 // Options says which stack file(s) to load and how, mirroring Compose's global flags.
 type Options struct {
 	Files            []string // -f, in order; empty means the default names in the working directory
@@ -113,7 +117,7 @@ func newLoad(ctx context.Context, opts Options) (*load, error) {
 	}
 	if len(po.ConfigPaths) == 0 {
 		wd, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("load stack file: no stack file found in %s or its parents (looked for %s)", wd, strings.Join(DefaultFileNames(), ", "))
+		return nil, fmt.Errorf("load stack file: %w in %s or its parents (looked for %s)", ErrNoStackFile, wd, strings.Join(DefaultFileNames(), ", "))
 	}
 	l.po = po
 	for _, f := range po.ConfigPaths {

@@ -13,3 +13,11 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	slices.Sort(keys)
 	return keys
 }
+
+// nilIfEmpty makes an empty slice or map nil, so unset and empty compare and hash alike.
+func nilIfEmpty[T ~[]string | ~map[string]string](v T) T {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}

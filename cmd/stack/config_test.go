@@ -9,7 +9,7 @@ import (
 )
 
 // runStack runs the CLI in-process and returns stdout, stderr and the exit code main would use.
-func runStack(t *testing.T, args ...string) (string, string, int) {
+func runConfigCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	app := newApp()
 	var out, errOut bytes.Buffer
@@ -23,7 +23,7 @@ func runStack(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-func writeStack(t *testing.T, content string) string {
+func writeConfigFile(t *testing.T, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "stack.yaml")
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -33,8 +33,8 @@ func writeStack(t *testing.T, content string) string {
 }
 
 func TestConfigExitCodesAndOutputs(t *testing.T) {
-	good := writeStack(t, "name: demo\nservices:\n  web:\n    image: busybox\n    links: [db]\n  db:\n    image: busybox\nvolumes:\n  data: {}\n")
-	bad := writeStack(t, "services:\n  web:\n    image: busybox\n    mem_limit: 1m\n    cpus: 1000\n")
+	good := writeConfigFile(t, "name: demo\nservices:\n  web:\n    image: busybox\n    links: [db]\n  db:\n    image: busybox\nvolumes:\n  data: {}\n")
+	bad := writeConfigFile(t, "services:\n  web:\n    image: busybox\n    mem_limit: 1m\n    cpus: 1000\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -59,7 +59,7 @@ func TestConfigExitCodesAndOutputs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runStack(t, tc.args...)
+			out, errOut, code := runConfigCLI(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", code, tc.code, errOut)
 			}
@@ -77,10 +77,10 @@ func TestConfigExitCodesAndOutputs(t *testing.T) {
 }
 
 func TestConfigComposeFileEnv(t *testing.T) {
-	a := writeStack(t, "services:\n  web:\n    image: busybox\n")
-	b := writeStack(t, "services:\n  web:\n    image: busybox:musl\n  db:\n    image: busybox\n")
+	a := writeConfigFile(t, "services:\n  web:\n    image: busybox\n")
+	b := writeConfigFile(t, "services:\n  web:\n    image: busybox:musl\n  db:\n    image: busybox\n")
 	t.Setenv("COMPOSE_FILE", a+":"+b)
-	out, errOut, code := runStack(t, "config", "--services")
+	out, errOut, code := runConfigCLI(t, "config", "--services")
 	if code != 0 || out != "db\nweb\n" {
 		t.Errorf("code %d, out %q, stderr %s", code, out, errOut)
 	}

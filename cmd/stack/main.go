@@ -52,10 +52,20 @@ func newApp() *cli.App {
 
 // commands lists every registered subcommand. Only commands that really work are here.
 func commands() []*cli.Command {
-	return []*cli.Command{
+	return append([]*cli.Command{
 		configCommand(),
+		downCommand(),
+		execCommand(),
+		imageCommand(),
+		logsCommand(),
+		planCommand(),
+		psCommand(),
+		pullCommand(),
+		runtimeCommand(),
+		upCommand(),
 		versionCommand(),
-	}
+		volumeCommand(),
+	}, lifecycleCommands()...)
 }
 
 // usageError marks a command-line mistake (exit code 2).

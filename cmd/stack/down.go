@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stackrun/stack/engine"
+	"github.com/stackrun/stack/planner"
+)
+
+func downCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "down",
+		Usage: "stop and remove the project's containers and networks (and volumes with -v)",
+		Description: `Works from the records on disk, so the stack file is not needed when -p names the project.
+
+Examples:
+   stack down           # the project of ./stack.yaml (or compose.yaml)
+   stack down -v        # also its named volumes
+   stack -p shop down   # without the file`,
+		Flags: append(stackFileFlags(false),
+			&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "also remove named volumes of the project"},
+			&cli.BoolFlag{Name: "remove-orphans", Usage: "also remove containers of services no longer in the file"},
+			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Usage: "seconds to wait for each container to stop before killing it (default: its stop_grace_period)", Value: -1},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+			&cli.StringFlag{Name: "progress", Usage: "progress output: plain or json", Value: "plain"},
+		),
+		Action: func(c *cli.Context) error {
+			p, err := openProject(c, false)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+			defer stop()
+			out := c.App.Writer
+			if c.Bool("quiet") {
+				out = discard{}
+			}
+			prog := newProgress(out, c.String("progress"))
+			opts := engine.ApplyOptions{OnEvent: prog.event}
+			if t := c.Int("timeout"); t >= 0 {
+				opts.StopTimeout = seconds(t)
+			}
+			_, err = p.eng.Converge(ctx, p.stack, planner.Options{Down: true, RemoveVolumes: c.Bool("volumes"), RemoveOrphans: true}, opts,
+				func(pl *planner.Plan) error {
+					if pl.Empty() {
+						prog.line(fmt.Sprintf("nothing to remove for project %s", p.name))
+					}
+					return nil
+				})
+			return err
+		},
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stackrun/stack/engine"
+	"github.com/stackrun/stack/engine/local"
+	"github.com/stackrun/stack/runtime/monitor"
+)
+
+// selectRecords returns the records of the named services (all when none are named).
+func selectRecords(p *project, services []string) ([]*engine.Record, error) {
+	recs, err := p.eng.Records()
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Record
+	for _, r := range recs {
+		if len(services) == 0 || slices.Contains(services, r.Service) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 && len(services) > 0 {
+		return nil, fmt.Errorf("no containers for %v in project %s", services, p.name)
+	}
+	return out, nil
+}
+
+func stopTimeout(r *engine.Record, flag int) time.Duration {
+	if flag >= 0 {
+		return seconds(flag)
+	}
+	if r.Config != nil && r.Config.StopGracePeriod != nil {
+		return *r.Config.StopGracePeriod
+	}
+	return 10 * time.Second
+}
+
+// stopServices stops the containers of services (all when none) through their monitors; the
+// stop is recorded so restart policies do not undo it. timeout < 0: each service's own.
+func stopServices(ctx context.Context, p *project, services []string, timeout int) error {
+	recs, err := selectRecords(p, services)
+	if err != nil {
+		return err
+	}
+	c := local.Containers{Host: p.host}
+	var errs []error
+	for _, r := range recs {
+		if err := c.Stop(ctx, r.ID, stopTimeout(r, timeout)); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", r.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lifecycleCommands() []*cli.Command {
+	timeout := &cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Usage: "seconds before SIGKILL (default: stop_grace_period)", Value: -1}
+	return []*cli.Command{
+		{
+			Name: "stop", Usage: "stop containers (stop_signal, grace period, then SIGKILL); restart policies do not undo it",
+			ArgsUsage: "[SERVICE...]", Flags: append(stackFileFlags(false), timeout),
+			Action: func(c *cli.Context) error {
+				p, err := openProject(c, false)
+				if err != nil {
+					return err
+				}
+				return stopServices(c.Context, p, c.Args().Slice(), c.Int("timeout"))
+			},
+		},
+		{
+			Name: "start", Usage: "start existing containers", ArgsUsage: "[SERVICE...]", Flags: stackFileFlags(false),
+			Action: func(c *cli.Context) error {
+				p, err := openProject(c, false)
+				if err != nil {
+					return err
+				}
+				recs, err := selectRecords(p, c.Args().Slice())
+				if err != nil {
+					return err
+				}
+				cs := local.Containers{Host: p.host}
+				var errs []error
+				for _, r := range recs {
+					errs = append(errs, cs.Start(c.Context, r.ID))
+				}
+				return errors.Join(errs...)
+			},
+		},
+		{
+			Name: "restart", Usage: "restart containers", ArgsUsage: "[SERVICE...]", Flags: append(stackFileFlags(false), timeout),
+			Action: func(c *cli.Context) error {
+				p, err := openProject(c, false)
+				if err != nil {
+					return err
+				}
+				recs, err := selectRecords(p, c.Args().Slice())
+				if err != nil {
+					return err
+				}
+				cs := local.Containers{Host: p.host}
+				var errs []error
+				for _, r := range recs {
+					if err := cs.Stop(c.Context, r.ID, stopTimeout(r, c.Int("timeout"))); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					errs = append(errs, cs.Start(c.Context, r.ID))
+				}
+				return errors.Join(errs...)
+			},
+		},
+		{
+			Name: "kill", Usage: "send a signal to containers (default SIGKILL)", ArgsUsage: "[SERVICE...]",
+			Flags: append(stackFileFlags(false), &cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "SIGKILL", Usage: "signal name or number"}),
+			Action: func(c *cli.Context) error {
+				sig, err := parseSignal(c.String("signal"))
+				if err != nil {
+					return usageError{fmt.Errorf("--signal: %w", err)}
+				}
+				p, err := openProject(c, false)
+				if err != nil {
+					return err
+				}
+				recs, err := selectRecords(p, c.Args().Slice())
+				if err != nil {
+					return err
+				}
+				var errs []error
+				for _, r := range recs {
+					sd, rd := p.host.MonitorDirs(r.ID)
+					errs = append(errs, monitor.Kill(c.Context, sd, rd, sig))
+				}
+				return errors.Join(errs...)
+			},
+		},
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stackrun/stack/engine"
+	"github.com/stackrun/stack/engine/local"
+	"github.com/stackrun/stack/spec"
+)
+
+// project is one project opened for a command: its stack file when one was found, the host's
+// stores and the engine bound to them.
+type project struct {
+	name  string
+	stack *spec.Stack // nil when working from records alone (down -p NAME without a file)
+	host  *local.Host
+	eng   *engine.Engine
+}
+
+// openProject loads the stack file and opens the host. With needFile false, a missing stack
+// file is fine when -p names the project: commands like down, ps and logs work from the
+// records on disk.
+func openProject(c *cli.Context, needFile bool) (*project, error) {
+	opts := loadOptions(c)
+	st, err := spec.Load(c.Context, opts)
+	if err != nil {
+		if needFile || opts.ProjectName == "" || !missingFile(err) {
+			return nil, stackFileError(err)
+		}
+		st = nil
+	}
+	for _, w := range warnings(st) {
+		fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+	}
+	name := opts.ProjectName
+	if st != nil {
+		name = st.Name
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := local.Open(c.String("root"), c.String("run-root"), log)
+	if err != nil {
+		return nil, fmt.Errorf("open state root: %w", err)
+	}
+	h.Stack = st
+	if rt := c.String("runtime"); rt != "" {
+		h.Runtime = rt
+	}
+	eng, err := engine.New(engine.Config{
+		Project: name, Root: c.String("root"), RunRoot: c.String("run-root"),
+		Containers: local.Containers{Host: h}, Networks: local.Networks{Host: h},
+		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &project{name: name, stack: st, host: h, eng: eng}, nil
+}
+
+func warnings(st *spec.Stack) []string {
+	if st == nil {
+		return nil
+	}
+	var out []string
+	for _, w := range st.Warnings {
+		out = append(out, w.Error())
+	}
+	return out
+}
+
+// missingFile reports a load that failed only because no stack file was found.
+func missingFile(err error) bool { return errors.Is(err, spec.ErrNoStackFile) }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stackrun/stack/engine"
+	"github.com/stackrun/stack/planner"
+)
+
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "up",
+		Usage:     "create and start the stack's containers so the host matches the stack file",
+		ArgsUsage: "[SERVICE...]",
+		Description: `Computes the plan (what stack plan prints), prints it, and applies exactly it.
+A second up with nothing changed does nothing.
+
+Examples:
+   stack up -d                       # everything, in the background
+   stack up -d --wait web            # web and what it needs, until healthy
+   stack up -d --scale worker=3`,
+		Flags: append(stackFileFlags(false),
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once started instead of following the logs"},
+			&cli.BoolFlag{Name: "wait", Usage: "wait until services are running and healthy (implies -d)"},
+			&cli.DurationFlag{Name: "wait-timeout", Usage: "give up --wait after this long", Value: 0},
+			&cli.BoolFlag{Name: "remove-orphans", Usage: "remove containers of services no longer in the file"},
+			&cli.BoolFlag{Name: "force-recreate", Usage: "recreate containers even if nothing changed"},
+			&cli.BoolFlag{Name: "no-recreate", Usage: "never recreate existing containers"},
+			&cli.BoolFlag{Name: "no-deps", Usage: "do not start the named services' dependencies"},
+			&cli.BoolFlag{Name: "no-start", Usage: "create containers without starting them"},
+			&cli.StringSliceFlag{Name: "scale", Usage: "SERVICE=N replicas, overriding the file"},
+			&cli.StringFlag{Name: "pull", Usage: "pull images: always, missing, never (default: the service's pull_policy)"},
+			&cli.BoolFlag{Name: "build", Usage: "build images before starting"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+			&cli.StringFlag{Name: "progress", Usage: "progress output: plain or json", Value: "plain"},
+			&cli.BoolFlag{Name: "no-wait-lock", Usage: "fail instead of waiting when another command works on the project"},
+			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime: builtin, runc, crun or a path", Value: "builtin"},
+		),
+		Action: runUp,
+	}
+}
+
+func planOptions(c *cli.Context) (planner.Options, error) {
+	o := planner.Options{
+		Services: c.Args().Slice(), NoDeps: c.Bool("no-deps"), RemoveOrphans: c.Bool("remove-orphans"),
+		ForceRecreate: c.Bool("force-recreate"), NoRecreate: c.Bool("no-recreate"), NoStart: c.Bool("no-start"),
+		Build: c.Bool("build"), Pull: c.String("pull"),
+	}
+	if o.ForceRecreate && o.NoRecreate {
+		return o, usageError{fmt.Errorf("--force-recreate and --no-recreate exclude each other")}
+	}
+	for _, s := range c.StringSlice("scale") {
+		name, n, ok := strings.Cut(s, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 0 {
+			return o, usageError{fmt.Errorf("--scale %q: want SERVICE=N", s)}
+		}
+		if o.Scale == nil {
+			o.Scale = map[string]int{}
+		}
+		o.Scale[name] = v
+	}
+	return o, nil
+}
+
+func runUp(c *cli.Context) error {
+	popts, err := planOptions(c)
+	if err != nil {
+		return err
+	}
+	p, err := openProject(c, true)
+	if err != nil {
+		return err
+	}
+	for _, s := range popts.Services {
+		if p.stack.Services[s] == nil {
+			return usageError{fmt.Errorf("no such service: %s", s)}
+		}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	out := c.App.Writer
+	if c.Bool("quiet") {
+		out = io.Discard
+	}
+	prog := newProgress(out, c.String("progress"))
+	_, err = p.eng.Converge(ctx, p.stack, popts, engine.ApplyOptions{
+		OnEvent: prog.event, Lock: engine.LockOptions{NoWait: c.Bool("no-wait-lock")},
+	}, func(pl *planner.Plan) error {
+		if pl.Empty() {
+			prog.line("nothing to do: the host matches the stack file")
+			return nil
+		}
+		if prog.json {
+			return nil
+		}
+		return pl.WriteText(out)
+	})
+	if err != nil {
+		return err
+	}
+	if c.Bool("wait") {
+		wctx := ctx
+		if d := c.Duration("wait-timeout"); d > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		if err := p.eng.WaitReady(wctx, p.stack, popts.Services, 0); err != nil {
+			return fmt.Errorf("up --wait: %w", err)
+		}
+		prog.line("all services are ready")
+		return nil
+	}
+	if c.Bool("detach") || popts.NoStart {
+		return nil
+	}
+	// Attached, as Compose: follow the logs; Ctrl-C stops the containers.
+	err = followLogs(ctx, c.App.Writer, p, popts.Services, logOptions{follow: true, color: isTerminal(os.Stdout)})
+	if ctx.Err() != nil {
+		fmt.Fprintln(c.App.ErrWriter, "stopping (Ctrl-C again does not hurry it)...")
+		return stopServices(context.WithoutCancel(c.Context), p, popts.Services, 0)
+	}
+	return err
+}
+
+// progress prints engine events as plain lines or JSON lines.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	start map[string]time.Time
+}
+
+func newProgress(w io.Writer, format string) *progress {
+	return &progress{w: w, json: format == "json", start: map[string]time.Time{}}
+}
+
+func (p *progress) line(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		writeJSONLine(p.w, map[string]any{"version": 1, "message": msg})
+		return
+	}
+	fmt.Fprintln(p.w, msg)
+}
+
+func (p *progress) event(e engine.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		writeJSONLine(p.w, map[string]any{"version": 1, "time": e.Time, "action": e.Action, "kind": e.Kind.String(),
+			"resource": e.Resource, "phase": string(e.Phase), "message": e.Message})
+		return
+	}
+	switch e.Phase {
+	case engine.PhaseStarted:
+		p.start[e.Action] = e.Time
+	case engine.PhaseDone:
+		fmt.Fprintf(p.w, " ✔ %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Time.Sub(p.start[e.Action]).Round(time.Millisecond))
+	case engine.PhaseFailed:
+		fmt.Fprintf(p.w, " ✘ %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Message)
+	case engine.PhaseWaiting:
+		if e.Message != "" {
+			fmt.Fprintf(p.w, " … %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Message)
+		}
+	}
+}

@@ -1,0 +1,757 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stackrun/stack/runtime/monitor/logfile"
+	"github.com/stackrun/stack/state"
+)
+
+// BuiltinRuntime constructs stack's own runtime for Config.Runtime "builtin", with root as its
+// state directory. cmd/stack passes it to Main; runtime/monitor cannot import runtime.
+type BuiltinRuntime func(root string) (OCIRuntime, error)
+
+// Main is the monitor process: it reads its Config from the inherited pipe, brings the
+// container up, reports ready, supervises until the container is finally down, and exits.
+// It never returns. builtin may be nil when only external runtimes are used.
+func Main(builtin BuiltinRuntime) {
+	os.Exit(mainExit(builtin))
+}
+
+func mainExit(builtin BuiltinRuntime) int {
+	cfgFD, err1 := strconv.Atoi(os.Getenv(envConfigFD))
+	readyFD, err2 := strconv.Atoi(os.Getenv(envReadyFD))
+	os.Unsetenv(envConfigFD)
+	os.Unsetenv(envReadyFD)
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "stack: the monitor mode is started by stack itself, not by hand")
+		return 2
+	}
+	// Neither pipe may leak into runc or the container.
+	unix.CloseOnExec(cfgFD)
+	unix.CloseOnExec(readyFD)
+	ready := os.NewFile(uintptr(readyFD), "ready")
+	report := func(msg readyMsg) {
+		b, _ := json.Marshal(msg)
+		ready.Write(append(b, '\n'))
+		ready.Close()
+	}
+	cfgFile := os.NewFile(uintptr(cfgFD), "config")
+	var cfg Config
+	err := json.NewDecoder(cfgFile).Decode(&cfg)
+	cfgFile.Close()
+	if err == nil {
+		cfg, err = cfg.withDefaults()
+	}
+	if err != nil {
+		report(readyMsg{Step: "read config", Error: err.Error()})
+		return 1
+	}
+	// A terminal hang-up or ^C in the launching shell is not the monitor's business; SIGTERM
+	// (e.g. at shutdown) ends the monitor and leaves the container running, unsupervised.
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	m, step, err := start(cfg, builtin)
+	if err != nil {
+		report(readyMsg{Step: step, Error: err.Error()})
+		return 1
+	}
+	report(readyMsg{OK: true})
+	tuneMemory()
+	m.loop()
+	m.shutdown()
+	return 0
+}
+
+// exitInfo is how one run of the container ended.
+type exitInfo struct {
+	code   int // -1: unknown
+	signal unix.Signal
+}
+
+// run is one run of the container (a create+start, or an adoption).
+type run struct {
+	gen        int
+	pid        int
+	started    time.Time
+	exited     chan exitInfo
+	logsDone   chan struct{}
+	stopHealth context.CancelFunc
+	memCgroup  string // for OOM: the memory cgroup directory, "" when unknown
+}
+
+type pendingReply struct {
+	op string
+	ch chan reply
+}
+
+type monitor struct {
+	cfg      Config
+	rt       OCIRuntime
+	st       Status
+	log      *logfile.Writer
+	lock     *state.Lock
+	ln       net.Listener
+	ctl      chan ctlRequest
+	healthCh chan healthResult
+
+	cur       *run
+	gen       int
+	lastDelay time.Duration
+	// stopping: a stop or restart is in progress; restartNow: start again right after exit.
+	stopping   bool
+	restartNow bool
+	grace      *time.Timer
+	backoff    *time.Timer
+	waiting    []pendingReply
+	done       chan struct{} // closed when the loop has ended
+	conns      sync.WaitGroup
+}
+
+type ctlRequest struct {
+	req   request
+	reply chan reply
+}
+
+func newRuntime(cfg Config, builtin BuiltinRuntime) (OCIRuntime, error) {
+	if cfg.Runtime == "builtin" {
+		if builtin == nil {
+			return nil, errors.New("the builtin runtime is not available in this binary")
+		}
+		return builtin(cfg.RuntimeRoot)
+	}
+	return NewRunc(cfg.Runtime, cfg.RuntimeRoot)
+}
+
+// start performs the setup steps in order; on error it undoes what it did and names the step.
+func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err error) {
+	m = &monitor{cfg: cfg, ctl: make(chan ctlRequest), healthCh: make(chan healthResult), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			m.shutdown()
+		}
+	}()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return m, "subreaper", os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+	}
+	for _, d := range []string{cfg.StateDir, cfg.RunDir} {
+		if err := os.MkdirAll(d, state.DirMode); err != nil {
+			return m, "prepare", err
+		}
+	}
+	lock, ok, err := state.TryLock(filepath.Join(cfg.RunDir, lockFile))
+	if err != nil {
+		return m, "lock", err
+	}
+	if !ok {
+		return m, "lock", fmt.Errorf("another monitor supervises %s", cfg.ID)
+	}
+	m.lock = lock
+	if m.rt, err = newRuntime(cfg, builtin); err != nil {
+		return m, "runtime", err
+	}
+	for _, name := range []string{stdoutFifo, stderrFifo} {
+		p := filepath.Join(cfg.RunDir, name)
+		if err := unix.Mkfifo(p, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+			return m, "prepare", &os.PathError{Op: "mkfifo", Path: p, Err: err}
+		}
+	}
+	if m.log, err = logfile.Open(cfg.LogPath, cfg.LogMaxSize, cfg.LogMaxFiles); err != nil {
+		return m, "prepare", err
+	}
+	sock := filepath.Join(cfg.RunDir, sockFile)
+	os.Remove(sock) // stale: we hold the lock, so no monitor listens there
+	if m.ln, err = net.Listen("unix", sock); err != nil {
+		return m, "listen", err
+	}
+	_, selfStart, err := procStat(os.Getpid())
+	if err != nil {
+		return m, "prepare", err
+	}
+	m.st = Status{ID: cfg.ID, BootID: bootID(), MonitorPid: os.Getpid(), MonitorStartTime: selfStart}
+	if cfg.Adopt {
+		if err := m.adopt(); err != nil {
+			return m, "adopt", err
+		}
+	} else {
+		if err := os.Remove(filepath.Join(cfg.StateDir, intentFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return m, "prepare", err
+		}
+		if err := m.clearStale(); err != nil {
+			return m, "create", err
+		}
+		if step, err := m.startRun(); err != nil {
+			return m, step, err
+		}
+	}
+	// The pid file first: a reader that sees the new record must find the monitor alive.
+	if err := state.WriteFile(filepath.Join(cfg.RunDir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), state.FileMode); err != nil {
+		return m, "record", err
+	}
+	if err := m.write(); err != nil {
+		return m, "record", err
+	}
+	go m.serve()
+	return m, "", nil
+}
+
+// clearStale removes a leftover runtime container of the same id that is no longer running
+// (its monitor died after it exited); a running one must be adopted instead.
+func (m *monitor) clearStale() error {
+	ctx := context.Background()
+	s, err := m.rt.State(ctx, m.cfg.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.Status == "running" || s.Status == "paused" {
+		return fmt.Errorf("container %s is already running: adopt it or remove it", m.cfg.ID)
+	}
+	return m.rt.Delete(ctx, m.cfg.ID, true)
+}
+
+// openFifos opens the container's stdio FIFOs: for the container a blocking read-write fd
+// each (holding a read side too, so its writes never hit EPIPE while no monitor reads: they
+// block once the pipe is full, until a monitor adopts the container), and for the monitor a
+// non-blocking read-only fd each, which reads EOF once every container process is gone.
+func (m *monitor) openFifos(forContainer bool) (cw [2]*os.File, mr [2]*os.File, err error) {
+	for i, name := range []string{stdoutFifo, stderrFifo} {
+		p := filepath.Join(m.cfg.RunDir, name)
+		if forContainer {
+			fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				closeAll(cw[:], mr[:])
+				return cw, mr, &os.PathError{Op: "open", Path: p, Err: err}
+			}
+			cw[i] = os.NewFile(uintptr(fd), p)
+		}
+		f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+		if err != nil {
+			closeAll(cw[:], mr[:])
+			return cw, mr, err
+		}
+		mr[i] = f
+	}
+	return cw, mr, nil
+}
+
+func closeAll(groups ...[]*os.File) {
+	for _, g := range groups {
+		for _, f := range g {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+}
+
+// copyLogs copies both streams into the log until both reach EOF.
+func (m *monitor) copyLogs(mr [2]*os.File) chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, stream := range []string{"stdout", "stderr"} {
+		wg.Add(1)
+		go func(f *os.File, stream string) {
+			defer wg.Done()
+			defer f.Close()
+			_ = logfile.Copy(m.log, stream, f, time.Now)
+		}(mr[i], stream)
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// startRun creates and starts the container; it returns the failed step on error.
+func (m *monitor) startRun() (string, error) {
+	ctx := context.Background()
+	cw, mr, err := m.openFifos(true)
+	if err != nil {
+		return "prepare", err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		closeAll(cw[:], mr[:])
+		return "prepare", err
+	}
+	pid, err := m.rt.Create(ctx, m.cfg.ID, m.cfg.Bundle, ProcessIO{Stdin: devnull, Stdout: cw[0], Stderr: cw[1]})
+	devnull.Close()
+	closeAll(cw[:]) // the container holds its own copies now
+	if err != nil {
+		closeAll(mr[:])
+		_ = m.rt.Delete(ctx, m.cfg.ID, true)
+		return "create", err
+	}
+	r := m.newRun(pid)
+	r.logsDone = m.copyLogs(mr)
+	go waitChild(pid, r.exited)
+	if err := m.rt.Start(ctx, m.cfg.ID); err != nil {
+		_ = m.rt.Delete(ctx, m.cfg.ID, true)
+		<-r.exited
+		return "start", err
+	}
+	m.beginRun(r)
+	return "", nil
+}
+
+func (m *monitor) newRun(pid int) *run {
+	m.gen++
+	r := &run{gen: m.gen, pid: pid, started: time.Now().UTC(), exited: make(chan exitInfo, 1)}
+	r.memCgroup = memoryCgroup(pid)
+	return r
+}
+
+// beginRun records r as running and starts its health probes.
+func (m *monitor) beginRun(r *run) {
+	m.cur = r
+	_, start, _ := procStat(r.pid)
+	m.st.State = StateRunning
+	m.st.ContainerPid, m.st.ContainerStartTime = r.pid, start
+	m.st.StartedAt = r.started
+	m.st.FinishedAt = time.Time{}
+	m.st.ExitCode, m.st.Signal, m.st.OOMKilled = 0, 0, false
+	m.st.Health = nil
+	argv, _ := m.cfg.Healthcheck.argv()
+	if argv != nil {
+		m.st.Health = &HealthState{Status: HealthStarting}
+		ctx, cancel := context.WithCancel(context.Background())
+		r.stopHealth = cancel
+		go probeLoop(ctx, m.rt, m.cfg.ID, m.cfg.Healthcheck.withDefaults(), argv, r.gen, r.started, m.healthCh)
+	}
+}
+
+// adopt takes over the container recorded in StateDir, whose monitor died. The container is
+// not our child (a subreaper only inherits orphans made after it), so its exit is seen through
+// a pidfd and its exit status is lost; its output is read again from the FIFOs it still holds.
+func (m *monitor) adopt() error {
+	old, err := Inspect(m.cfg.StateDir, m.cfg.RunDir)
+	if err != nil {
+		return err
+	}
+	if !old.Unsupervised {
+		return fmt.Errorf("container %s is %s and not running unsupervised: nothing to adopt", m.cfg.ID, old.State)
+	}
+	pidfd, err := unix.PidfdOpen(old.ContainerPid, 0)
+	if err != nil {
+		return os.NewSyscallError("pidfd_open", err)
+	}
+	if !processAlive(old.ContainerPid, old.ContainerStartTime) {
+		unix.Close(pidfd)
+		return fmt.Errorf("container %s exited during adoption", m.cfg.ID)
+	}
+	_, mr, err := m.openFifos(false)
+	if err != nil {
+		unix.Close(pidfd)
+		return err
+	}
+	m.st.RestartCount, m.st.Restarts, m.st.StopRequested = old.RestartCount, old.Restarts, old.StopRequested
+	m.st.Adopted = true
+	r := m.newRun(old.ContainerPid)
+	r.logsDone = m.copyLogs(mr)
+	go waitPidfdExit(pidfd, r.exited)
+	m.beginRun(r)
+	m.st.StartedAt = old.StartedAt
+	return nil
+}
+
+// waitChild waits for our child pid. If it is not our child (the runtime did not leave it to
+// us), it falls back to a pidfd and an unknown exit status.
+func waitChild(pid int, out chan<- exitInfo) {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			pidfd, perr := unix.PidfdOpen(pid, 0)
+			if perr != nil {
+				out <- exitInfo{code: -1}
+				return
+			}
+			waitPidfdExit(pidfd, out)
+			return
+		}
+		switch {
+		case ws.Exited():
+			out <- exitInfo{code: ws.ExitStatus()}
+		case ws.Signaled():
+			out <- exitInfo{code: 128 + int(ws.Signal()), signal: ws.Signal()}
+		default:
+			continue // stopped/continued: not an exit
+		}
+		return
+	}
+}
+
+func waitPidfdExit(pidfd int, out chan<- exitInfo) {
+	defer unix.Close(pidfd)
+	for {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		_, err := unix.Poll(fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		out <- exitInfo{code: -1}
+		return
+	}
+}
+
+// memoryCgroup finds pid's memory cgroup directory (v1 memory controller, else v2).
+func memoryCgroup(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	v2 := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				return filepath.Join("/sys/fs/cgroup/memory", parts[2])
+			}
+		}
+		if parts[0] == "0" {
+			v2 = filepath.Join("/sys/fs/cgroup", parts[2])
+		}
+	}
+	return v2
+}
+
+// oomKilled reads the OOM kill counter of a memory cgroup (v1 memory.oom_control, v2
+// memory.events).
+func oomKilled(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	for _, name := range []string{"memory.oom_control", "memory.events"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), " ")
+			if k == "oom_kill" && v != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *monitor) write() error {
+	return state.WriteJSON(filepath.Join(m.cfg.StateDir, statusFile), &m.st)
+}
+
+func (m *monitor) note(err error) {
+	if err != nil {
+		m.st.Error = err.Error()
+	}
+}
+
+func (m *monitor) userStopped() bool {
+	return m.st.StopRequested || state.Exists(filepath.Join(m.cfg.StateDir, intentFile))
+}
+
+// loop supervises until the container is finally down.
+func (m *monitor) loop() {
+	for {
+		var exited chan exitInfo
+		if m.cur != nil {
+			exited = m.cur.exited
+		}
+		var graceC, backoffC <-chan time.Time
+		if m.grace != nil {
+			graceC = m.grace.C
+		}
+		if m.backoff != nil {
+			backoffC = m.backoff.C
+		}
+		select {
+		case ex := <-exited:
+			if m.handleExit(ex) {
+				return
+			}
+		case <-graceC:
+			m.grace = nil
+			m.note(m.rt.Kill(context.Background(), m.cfg.ID, unix.SIGKILL))
+		case <-backoffC:
+			m.backoff = nil
+			if m.restart(true) {
+				return
+			}
+		case hr := <-m.healthCh:
+			if m.cur != nil && hr.gen == m.cur.gen && m.st.Health != nil {
+				hc := m.cfg.Healthcheck.withDefaults()
+				h := nextHealth(*m.st.Health, hr.probe, hr.inStartPeriod, hc.Retries)
+				m.st.Health = &h
+				m.note(m.write())
+			}
+		case c := <-m.ctl:
+			if m.handleControl(c) {
+				return
+			}
+		}
+	}
+}
+
+// handleExit finishes a run and applies the policy; it reports whether the monitor is done.
+func (m *monitor) handleExit(ex exitInfo) bool {
+	r := m.cur
+	m.cur = nil
+	if r.stopHealth != nil {
+		r.stopHealth()
+	}
+	if m.grace != nil {
+		m.grace.Stop()
+		m.grace = nil
+	}
+	// Every process of the container is gone, so the FIFOs reach EOF; wait for the copiers
+	// so that the log holds all output before the record says the container ended.
+	select {
+	case <-r.logsDone:
+	case <-time.After(5 * time.Second):
+	}
+	now := time.Now().UTC()
+	m.st.ExitCode, m.st.Signal, m.st.FinishedAt = ex.code, int(ex.signal), now
+	m.st.OOMKilled = oomKilled(r.memCgroup)
+	m.st.ContainerPid, m.st.ContainerStartTime = 0, 0
+	m.note(m.rt.Delete(context.Background(), m.cfg.ID, true))
+	wasStopping := m.stopping
+	m.stopping = false
+	if m.restartNow {
+		m.restartNow = false
+		return m.restart(false)
+	}
+	stopped := m.userStopped() || wasStopping
+	d := decideRestart(m.cfg.Restart, ex.code, m.st.RestartCount, m.lastDelay, now.Sub(r.started), stopped)
+	if !d.restart {
+		return m.finish(stopped)
+	}
+	m.lastDelay = d.delay
+	m.st.State = StateRestarting
+	m.backoff = time.NewTimer(d.delay)
+	m.st.Restarts = append(m.st.Restarts, RestartEvent{At: now.Add(d.delay), Delay: d.delay, ExitCode: ex.code})
+	if len(m.st.Restarts) > 10 {
+		m.st.Restarts = m.st.Restarts[len(m.st.Restarts)-10:]
+	}
+	m.note(m.write())
+	return false
+}
+
+// restart starts a new run; byPolicy counts it as a policy restart. A failed start is handled
+// like an exit with an unknown code. It reports whether the monitor is done.
+func (m *monitor) restart(byPolicy bool) bool {
+	if byPolicy && m.userStopped() {
+		return m.finish(true)
+	}
+	if byPolicy {
+		m.st.RestartCount++
+	}
+	if step, err := m.startRun(); err != nil {
+		m.note(fmt.Errorf("%s: %w", step, err))
+		stopped := m.userStopped()
+		d := decideRestart(m.cfg.Restart, -1, m.st.RestartCount, m.lastDelay, 0, stopped)
+		if !d.restart {
+			m.st.ExitCode = -1
+			return m.finish(stopped)
+		}
+		m.lastDelay = d.delay
+		m.st.State = StateRestarting
+		m.backoff = time.NewTimer(d.delay)
+		m.note(m.write())
+		return false
+	}
+	m.note(m.write())
+	m.answer("restart", nil)
+	return false
+}
+
+// finish records the final state; the monitor then exits.
+func (m *monitor) finish(stopped bool) bool {
+	if stopped {
+		m.st.State = StateStopped
+		m.st.StopRequested = true
+	} else {
+		m.st.State = StateExited
+	}
+	if m.st.FinishedAt.IsZero() {
+		m.st.FinishedAt = time.Now().UTC()
+	}
+	m.note(m.write())
+	m.answer("", nil)
+	return true
+}
+
+// answer replies to the waiting requests of op ("" for all).
+func (m *monitor) answer(op string, err error) {
+	rep := reply{}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	kept := m.waiting[:0]
+	for _, w := range m.waiting {
+		if op == "" || w.op == op {
+			w.ch <- rep
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	m.waiting = kept
+}
+
+// beginStop signals the running container and arms the grace timer, once.
+func (m *monitor) beginStop(sig unix.Signal, timeout time.Duration) {
+	if m.stopping || m.cur == nil {
+		return
+	}
+	m.stopping = true
+	if sig == 0 {
+		sig = m.cfg.StopSignal
+	}
+	if timeout <= 0 {
+		timeout = m.cfg.StopTimeout
+	}
+	if err := m.rt.Kill(context.Background(), m.cfg.ID, sig); err != nil {
+		m.note(err)
+		timeout = 0
+	}
+	m.grace = time.NewTimer(timeout)
+}
+
+func (m *monitor) handleControl(c ctlRequest) bool {
+	switch c.req.Op {
+	case "stop":
+		m.st.StopRequested = true
+		m.note(state.WriteFile(filepath.Join(m.cfg.StateDir, intentFile), nil, state.FileMode))
+		m.restartNow = false
+		if m.cur == nil { // waiting to restart
+			if m.backoff != nil {
+				m.backoff.Stop()
+				m.backoff = nil
+			}
+			m.waiting = append(m.waiting, pendingReply{"stop", c.reply})
+			return m.finish(true)
+		}
+		m.waiting = append(m.waiting, pendingReply{"stop", c.reply})
+		m.beginStop(c.req.Signal, c.req.Timeout)
+		m.note(m.write())
+	case "kill":
+		m.st.StopRequested = true
+		m.note(state.WriteFile(filepath.Join(m.cfg.StateDir, intentFile), nil, state.FileMode))
+		var err error
+		if m.cur != nil {
+			err = m.rt.Kill(context.Background(), m.cfg.ID, c.req.Signal)
+		}
+		m.note(m.write())
+		c.reply <- errReply(err)
+	case "restart":
+		m.st.StopRequested = false
+		m.waiting = append(m.waiting, pendingReply{"restart", c.reply})
+		if m.cur == nil {
+			if m.backoff != nil {
+				m.backoff.Stop()
+				m.backoff = nil
+			}
+			return m.restart(false)
+		}
+		m.restartNow = true
+		m.beginStop(0, c.req.Timeout)
+	default:
+		c.reply <- reply{Error: "unknown request " + strconv.Quote(c.req.Op)}
+	}
+	return false
+}
+
+func errReply(err error) reply {
+	if err != nil {
+		return reply{Error: err.Error()}
+	}
+	return reply{}
+}
+
+// serve accepts control connections until the listener is closed.
+func (m *monitor) serve() {
+	for {
+		conn, err := m.ln.Accept()
+		if err != nil {
+			return
+		}
+		m.conns.Add(1)
+		go func() {
+			defer m.conns.Done()
+			defer conn.Close()
+			var req request
+			if err := json.NewDecoder(conn).Decode(&req); err != nil {
+				return
+			}
+			ch := make(chan reply, 1)
+			select {
+			case m.ctl <- ctlRequest{req: req, reply: ch}:
+			case <-m.done:
+				ch <- reply{} // the container is down for good: a stop or kill has nothing left to do
+			}
+			json.NewEncoder(conn).Encode(<-ch)
+		}()
+	}
+}
+
+// shutdown releases what the monitor holds. Requests that arrive now find no listener and
+// act on the container directly (see Stop).
+func (m *monitor) shutdown() {
+	if m.ln != nil {
+		m.ln.Close()
+		os.Remove(filepath.Join(m.cfg.RunDir, sockFile))
+	}
+	close(m.done)
+	// Let the replies in flight (a stop is answered just before the monitor exits) reach
+	// their clients.
+	replied := make(chan struct{})
+	go func() { m.conns.Wait(); close(replied) }()
+	select {
+	case <-replied:
+	case <-time.After(2 * time.Second):
+	}
+	if m.log != nil {
+		m.log.Close()
+	}
+	// Only the lock holder may remove the pid file: a monitor that failed to take the lock
+	// must not make the live one look dead.
+	if m.lock != nil {
+		os.Remove(filepath.Join(m.cfg.RunDir, pidFile))
+		m.lock.Unlock()
+	}
+}
+
+// tuneMemory trims the monitor's footprint once setup is done: there are as many monitors as
+// containers, each mostly idle, so memory matters more than the CPU the GC spends. GOGC set in
+// the environment still wins (bench/monitor.sh compares). GOMAXPROCS is set by Launch in the
+// monitor's environment instead: changing it at run time costs more memory than it saves.
+func tuneMemory() {
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small and mostly static; collect at +20% instead of +100% so
+		// bursts of log output do not leave a grown heap behind.
+		debug.SetGCPercent(20)
+	}
+	// Return what setup (runc create, JSON, package init garbage) left behind.
+	debug.FreeOSMemory()
+}
