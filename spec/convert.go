@@ -279,41 +279,41 @@ func cpus(f float32) float64 {
 
 func convertPorts(out *Service, s types.ServiceConfig, c *collector) {
 	for i, p := range s.Ports {
-		k := c.pos.portKey(s.Name, i, len(s.Ports))
+		k := c.pos.portRef(s.Name, i, len(s.Ports))
 
 		proto := p.Protocol
 		if proto == "" {
 			proto = "tcp"
 		}
 		if proto != "tcp" && proto != "udp" {
-			c.errorf(k, "protocol %q is not supported (tcp, udp)", p.Protocol)
+			c.portErrorf(k, "protocol %q is not supported (tcp, udp)", p.Protocol)
 			continue
 		}
 		if p.Target == 0 || p.Target > 65535 {
-			c.errorf(k, "container port %d is not in 1-65535", p.Target)
+			c.portErrorf(k, "container port %d is not in 1-65535", p.Target)
 			continue
 		}
 		port := Port{HostIP: p.HostIP, Target: uint16(p.Target), Protocol: proto}
 		if p.HostIP != "" {
 			if _, err := netip.ParseAddr(p.HostIP); err != nil {
-				c.errorf(k, "host IP %q is not an IP address", p.HostIP)
+				c.portErrorf(k, "host IP %q is not an IP address", p.HostIP)
 				continue
 			}
 		}
 		if p.Published != "" {
 			if strings.Contains(p.Published, "-") {
-				c.errorf(k, "host port range %s for one container port is not supported: give one host port per container port", p.Published)
+				c.portErrorf(k, "host port range %s for one container port is not supported: give one host port per container port", p.Published)
 				continue
 			}
 			v, err := strconv.ParseUint(p.Published, 10, 64)
 			if err != nil || v == 0 || v > 65535 {
-				c.errorf(k, "host port %s is not in 1-65535 (leave it out to have one picked)", p.Published)
+				c.portErrorf(k, "host port %s is not in 1-65535 (leave it out to have one picked)", p.Published)
 				continue
 			}
 			port.Published = uint16(v)
 		}
 		out.Ports = append(out.Ports, port)
-		c.portKeys[s.Name] = append(c.portKeys[s.Name], k)
+		c.portRefs[s.Name] = append(c.portRefs[s.Name], k)
 	}
 }
 

@@ -198,7 +198,7 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 	for _, s := range sources {
 		l.pos.add(s)
 	}
-	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portKeys: map[string][]string{}}
+	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portRefs: map[string][]portRef{}}
 	for i, s := range sources {
 		checkReferences(s, l.po.Environment, l.c)
 		warnUnsetVariables(s, l.pos.files[i], l.po.Environment, l.c)

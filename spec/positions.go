@@ -25,7 +25,7 @@ type positions struct {
 	extends map[string]extendsRef // service name -> what it extends, from the highest-priority file
 	ext     map[string]map[string]posEntry
 	// ports: service -> for each file writing its ports:, how many ports each item expands to
-	ports map[string][][]int
+	ports map[string][]portCounts
 }
 
 // posEntry is one indexed key: where it is written and, for scalars, the text written there
@@ -36,6 +36,12 @@ type posEntry struct {
 	Scalar bool
 }
 
+// portCounts is, for one file, how many ports each item of a service's ports: expands to.
+type portCounts struct {
+	file   int // index in files
+	counts []int
+}
+
 type extendsRef struct {
 	file    string // absolute, "" for the same file
 	service string
@@ -43,7 +49,7 @@ type extendsRef struct {
 }
 
 func newPositions() *positions {
-	return &positions{extends: map[string]extendsRef{}, ext: map[string]map[string]posEntry{}, ports: map[string][][]int{}}
+	return &positions{extends: map[string]extendsRef{}, ext: map[string]map[string]posEntry{}, ports: map[string][]portCounts{}}
 }
 
 // add indexes one source; later calls take priority over earlier ones.
@@ -67,7 +73,7 @@ func (ps *positions) add(src *source) {
 						}
 					}
 				}
-				ps.ports[name] = append(ps.ports[name], counts)
+				ps.ports[name] = append(ps.ports[name], portCounts{file: len(ps.files) - 1, counts: counts})
 			}
 			ext := mapValue(services.Content[i+1], "extends")
 			if ext == nil {
@@ -189,29 +195,40 @@ func (ps *positions) exact(key string, hops int) (posEntry, bool) {
 	return p, ok
 }
 
-// portKey is the key of the source item that produced the i-th of n ports compose-go expanded
-// for service (a range "8000-8001:80-81" is one item and two ports). When the ports of several
-// files were merged, the items cannot be told apart and the list itself is named.
-func (ps *positions) portKey(service string, i, n int) string {
+// portRef names the source item that produced one of the ports compose-go expanded and merged:
+// its key and, when known, the position in the file that wrote it.
+type portRef struct {
+	key string
+	pos Position
+	ok  bool
+}
+
+// portRef finds the source item behind the i-th of n ports of service. A range
+// "8000-8001:80-81" is one item and two ports; with several files the merged list is each
+// file's items in merge order. When the counts do not add up (compose-go dropped a duplicate),
+// the items cannot be told apart and the list itself is named.
+func (ps *positions) portRef(service string, i, n int) portRef {
 	key := "services." + service + ".ports"
-	if len(ps.ports[service]) != 1 {
-		return key
-	}
-	counts := ps.ports[service][0]
 	sum := 0
-	for _, c := range counts {
-		sum += c
-	}
-	if sum != n {
-		return key
-	}
-	for j, c := range counts {
-		if i < c {
-			return key + "[" + strconv.Itoa(j) + "]"
+	for _, f := range ps.ports[service] {
+		for _, c := range f.counts {
+			sum += c
 		}
-		i -= c
 	}
-	return key
+	if sum != n || len(ps.ports[service]) == 0 {
+		return portRef{key: key}
+	}
+	for _, f := range ps.ports[service] {
+		for j, c := range f.counts {
+			if i < c {
+				k := key + "[" + strconv.Itoa(j) + "]"
+				e, ok := ps.files[f.file][k]
+				return portRef{key: k, pos: e.Position, ok: ok}
+			}
+			i -= c
+		}
+	}
+	return portRef{key: key}
 }
 
 // listItemWith resolves the first "[]" of a compose-go path (services.web.environment.[]) to the

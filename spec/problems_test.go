@@ -364,6 +364,26 @@ secrets:
 			want:  "override.yaml:3:16: services.web.mem_limit: memory limit 1MiB is below the minimum of 6 MiB",
 		},
 		{
+			name: "ports merged from two files: each problem in the file that writes the port",
+			files: map[string]string{
+				"stack.yaml": `services:
+  api:
+    image: busybox
+    ports: ["8080:80"]
+  web:
+    image: busybox
+    ports: ["9000:9000"]
+`,
+				"override.yaml": `services:
+  web:
+    ports:
+      - "8080:8080"
+`,
+			},
+			order: []string{"stack.yaml", "override.yaml"},
+			want:  "override.yaml:4:9: services.web.ports[0]: host port 8080 already published by services.api",
+		},
+		{
 			name: "problem in an extended service is reported where it is written",
 			files: map[string]string{
 				"stack.yaml": `services:

@@ -330,9 +330,9 @@ func validatePublished(st *Stack, c *collector) {
 			if p.Published == 0 {
 				continue
 			}
-			k := c.portKeys[name][i]
+			k := c.portRefs[name][i]
 			if svc.Replicas > 1 {
-				c.errorf(k, "host port %d cannot be published by %d replicas: leave the host port out or use one replica", p.Published, svc.Replicas)
+				c.portErrorf(k, "host port %d cannot be published by %d replicas: leave the host port out or use one replica", p.Published, svc.Replicas)
 			}
 			pk := strconv.Itoa(int(p.Published)) + "/" + p.Protocol
 			for _, o := range taken[pk] {
@@ -341,7 +341,7 @@ func validatePublished(st *Stack, c *collector) {
 					if p.Protocol != "tcp" {
 						what += "/" + p.Protocol
 					}
-					c.errorf(k, "%s already published by services.%s", what, o.service)
+					c.portErrorf(k, "%s already published by services.%s", what, o.service)
 					break
 				}
 			}
