@@ -21,6 +21,10 @@ var (
 	reAdditional    = regexp.MustCompile(`additional propert(?:y|ies) '([^']+)'`)
 	reService       = regexp.MustCompile(`^service "?([^" ]+)"? (.*)$`)
 	reNumericPart   = regexp.MustCompile(`\.(\d+)(\.|$)`)
+	reVariable      = regexp.MustCompile(`variable "?(\w+)"?`)
+	reDecoding      = regexp.MustCompile(`^'([^']+)' (.*)$`)
+	reNamedIndex    = regexp.MustCompile(`\[([^\]]*[^0-9\]][^\]]*)\]`)
+	reMountConfig   = regexp.MustCompile(`^invalid mount config for type "(\w+)": field Source must not be empty`)
 )
 
 // composeProblem turns one compose-go error into a positioned Problem.
@@ -49,7 +53,11 @@ func (l *load) composeProblem(err error) *Problem {
 		return p
 	}
 	if m := reInterpolating.FindStringSubmatch(msg); m != nil {
-		return l.c.at(SeverityError, dotKey(m[1]), "%s", m[2])
+		key := dotKey(m[1])
+		if v := reVariable.FindStringSubmatch(m[2]); v != nil && strings.Contains(key, ".[]") {
+			key = l.pos.listItemWith(key, v[1])
+		}
+		return l.c.at(SeverityError, key, "%s", m[2])
 	}
 	if strings.HasPrefix(msg, " ") || strings.HasPrefix(msg, "(root)") {
 		// schema error at the top level: "(root) additional properties 'x' not allowed"
@@ -68,7 +76,20 @@ func (l *load) composeProblem(err error) *Problem {
 		if rest == "false schema" {
 			rest = unknownKey(key)
 		}
+		rest = tidySchemaMessage(rest)
 		return l.c.at(SeverityError, key, "%s", rest)
+	}
+	if strings.HasPrefix(msg, "decoding failed") {
+		last := strings.TrimSpace(msg[strings.LastIndexByte(msg, '\n')+1:])
+		if m := reDecoding.FindStringSubmatch(last); m != nil {
+			key := reNamedIndex.ReplaceAllString(m[1], ".$1")
+			return l.c.at(SeverityError, key, "%s", m[2])
+		}
+	}
+	if m := reMountConfig.FindStringSubmatch(msg); m != nil {
+		if key, ok := l.pos.mountWithoutSource(m[1]); ok {
+			return l.c.at(SeverityError, key, "a %s mount needs a source", m[1])
+		}
 	}
 	if m := reService.FindStringSubmatch(msg); m != nil {
 		return l.c.at(SeverityError, "services."+m[1], "%s", m[2])
@@ -158,4 +179,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// tidySchemaMessage rewords compose-go's schema and decoding messages: "must be a array" ->
+// "must be a list", and a multi-line mapstructure report -> its last line.
+func tidySchemaMessage(msg string) string {
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 && strings.HasPrefix(msg, "decoding failed") {
+		msg = strings.TrimSpace(msg[i+1:])
+		if j := strings.Index(msg, "' "); strings.HasPrefix(msg, "'") && j > 0 {
+			msg = msg[j+2:]
+		}
+	}
+	r := strings.NewReplacer("must be a array", "must be a list", "must be a integer", "must be an integer",
+		"must be a object", "must be a mapping")
+	return r.Replace(msg)
 }

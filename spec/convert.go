@@ -86,8 +86,8 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 		StopSignal:    s.StopSignal,
 		ReadOnly:      s.ReadOnly,
 		Privileged:    s.Privileged,
-		CapAdd:        slices.Clone(s.CapAdd),
-		CapDrop:       slices.Clone(s.CapDrop),
+		CapAdd:        normalizeCaps(s.CapAdd),
+		CapDrop:       normalizeCaps(s.CapDrop),
 		Sysctls:       cloneMap(s.Sysctls),
 		DNS:           slices.Clone([]string(s.DNS)),
 		DNSSearch:     slices.Clone([]string(s.DNSSearch)),
@@ -279,41 +279,41 @@ func cpus(f float32) float64 {
 
 func convertPorts(out *Service, s types.ServiceConfig, c *collector) {
 	for i, p := range s.Ports {
-		k := c.pos.portKey(s.Name, i, len(s.Ports))
+		k := c.pos.portRef(s.Name, i, len(s.Ports))
 
 		proto := p.Protocol
 		if proto == "" {
 			proto = "tcp"
 		}
 		if proto != "tcp" && proto != "udp" {
-			c.errorf(k, "protocol %q is not supported (tcp, udp)", p.Protocol)
+			c.portErrorf(k, "protocol %q is not supported (tcp, udp)", p.Protocol)
 			continue
 		}
 		if p.Target == 0 || p.Target > 65535 {
-			c.errorf(k, "container port %d is not in 1-65535", p.Target)
+			c.portErrorf(k, "container port %d is not in 1-65535", p.Target)
 			continue
 		}
 		port := Port{HostIP: p.HostIP, Target: uint16(p.Target), Protocol: proto}
 		if p.HostIP != "" {
 			if _, err := netip.ParseAddr(p.HostIP); err != nil {
-				c.errorf(k, "host IP %q is not an IP address", p.HostIP)
+				c.portErrorf(k, "host IP %q is not an IP address", p.HostIP)
 				continue
 			}
 		}
 		if p.Published != "" {
 			if strings.Contains(p.Published, "-") {
-				c.errorf(k, "host port range %s for one container port is not supported: give one host port per container port", p.Published)
+				c.portErrorf(k, "host port range %s for one container port is not supported: give one host port per container port", p.Published)
 				continue
 			}
 			v, err := strconv.ParseUint(p.Published, 10, 64)
 			if err != nil || v == 0 || v > 65535 {
-				c.errorf(k, "host port %s is not in 1-65535 (leave it out to have one picked)", p.Published)
+				c.portErrorf(k, "host port %s is not in 1-65535 (leave it out to have one picked)", p.Published)
 				continue
 			}
 			port.Published = uint16(v)
 		}
 		out.Ports = append(out.Ports, port)
-		c.portKeys[s.Name] = append(c.portKeys[s.Name], k)
+		c.portRefs[s.Name] = append(c.portRefs[s.Name], k)
 	}
 }
 
@@ -346,7 +346,9 @@ func convertExpose(out *Service, s types.ServiceConfig, c *collector) {
 }
 
 // tmpfsFlags are the mount flags accepted in tmpfs: short syntax besides size= and mode=.
-var tmpfsFlags = []string{"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "noatime", "atime", "nodiratime", "diratime"}
+func tmpfsFlags() []string {
+	return []string{"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "noatime", "atime", "nodiratime", "diratime"}
+}
 
 func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *collector) {
 	key := "services." + s.Name
@@ -423,14 +425,14 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 					ok = false
 				}
 				m.Options = append(m.Options, o)
-			case slices.Contains(tmpfsFlags, o):
+			case slices.Contains(tmpfsFlags(), o):
 				if o == "ro" {
 					m.ReadOnly = true
 				} else {
 					m.Options = append(m.Options, o)
 				}
 			default:
-				c.errorf(k, "tmpfs option %q is not supported (size, mode, uid, gid, %s)", o, strings.Join(tmpfsFlags, ", "))
+				c.errorf(k, "tmpfs option %q is not supported (size, mode, uid, gid, %s)", o, strings.Join(tmpfsFlags(), ", "))
 				ok = false
 			}
 		}
@@ -465,6 +467,19 @@ func dur(d *types.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(*d)
+}
+
+// normalizeCaps spells capabilities as Compose users mostly write them and the kernel names
+// them without the prefix: net_admin, CAP_NET_ADMIN -> NET_ADMIN; ALL stays ALL.
+func normalizeCaps(caps []string) []string {
+	if caps == nil {
+		return nil
+	}
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+	}
+	return out
 }
 
 func cloneCmd(c types.ShellCommand) []string {

@@ -80,6 +80,9 @@ func Hash(s *Service) string {
 	slices.SortFunc(c.Mounts, func(a, b Mount) int { return cmp.Compare(a.Target, b.Target) })
 	for i := range c.Mounts {
 		c.Mounts[i].Options = slices.Sorted(slices.Values(c.Mounts[i].Options))
+		// Whether a missing host path is created is decided before the container exists
+		// (and differs between short and long syntax); it is not part of the container.
+		c.Mounts[i].CreateHostPath = false
 	}
 	if len(s.Networks) > 0 {
 		c.Networks = map[string]ServiceNetwork{}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/schema"
@@ -62,6 +63,7 @@ func KeyRules() []KeyRule {
 		exact("services.*"),
 		svc("annotations", I, "OCI annotations are not set"),
 		svc("attach", I, "logs of every service are always collected"),
+		svc("blkio_config", U, ""),
 		svc("build", S, "built by stack's image builder"),
 		svc("build.additional_contexts", U, ""),
 		svc("build.cache_from", I, "no external build cache"),
@@ -189,7 +191,6 @@ func KeyRules() []KeyRule {
 		svc("user", S, ""),
 		svc("userns_mode", U, ""),
 		svc("uts", U, ""),
-		svc("volume_driver", U, ""),
 		svc("volumes", S, ""),
 		svc("volumes.[].bind.recursive", U, ""),
 		svc("volumes.[].bind.selinux", U, "no SELinux relabeling"),
@@ -254,8 +255,11 @@ func supportOf(rules []KeyRule, path tree.Path) KeySupport {
 }
 
 // supportedPaths is the allowlist given to compose-go: every attribute of the specification
-// that stack implements.
-func supportedPaths() []tree.Path {
+// that stack implements. It is derived from two constant tables (KeyRules and compose-go's
+// schema), so it is computed once per process; callers must not modify the slice.
+var supportedPaths = sync.OnceValue(computeSupportedPaths)
+
+func computeSupportedPaths() []tree.Path {
 	rules := KeyRules()
 	var out []tree.Path
 	for _, p := range schema.AttributePaths() {

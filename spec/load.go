@@ -31,9 +31,11 @@ type Options struct {
 	NumCPU int
 }
 
-// DefaultFileNames are looked for, in order, in the project directory (then its parents) when no
-// -f is given: stack's own names first, then Compose's.
-var DefaultFileNames = append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+// DefaultFileNames returns the names looked for, in order, in the project directory (then its
+// parents) when no -f is given: stack's own names first, then Compose's.
+func DefaultFileNames() []string {
+	return append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+}
 
 // Load loads, merges, interpolates and validates the stack file(s) and returns stack's model.
 // When the file is invalid the error is a Problems list holding every problem found, sorted by
@@ -115,7 +117,7 @@ func newLoad(ctx context.Context, opts Options) (*load, error) {
 	}
 	if len(po.ConfigPaths) == 0 {
 		wd, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("load stack file: %w in %s or its parents (looked for %v)", ErrNoStackFile, wd, DefaultFileNames)
+		return nil, fmt.Errorf("load stack file: %w in %s or its parents (looked for %s)", ErrNoStackFile, wd, strings.Join(DefaultFileNames(), ", "))
 	}
 	l.po = po
 	for _, f := range po.ConfigPaths {
@@ -155,7 +157,7 @@ func findDefaultFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("find stack file: %w", err)
 	}
 	for {
-		for i, name := range DefaultFileNames {
+		for i, name := range DefaultFileNames() {
 			p := filepath.Join(dir, name)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				files := []string{p}
@@ -196,7 +198,14 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 	for _, s := range sources {
 		l.pos.add(s)
 	}
-	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portKeys: map[string][]string{}}
+	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portRefs: map[string][]portRef{}}
+	for i, s := range sources {
+		checkReferences(s, l.po.Environment, l.c)
+		warnUnsetVariables(s, l.pos.files[i], l.po.Environment, l.c)
+	}
+	if err := l.c.result(l.files); err != nil {
+		return nil, l.display(err)
+	}
 
 	// 2. compose-go: merge, interpolate, profiles, extends, include, normalize.
 	p, err := l.po.LoadProject(ctx)
@@ -204,7 +213,9 @@ func (l *load) run(ctx context.Context) (*Stack, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		l.c.add(l.composeProblem(err))
+		for _, e := range splitJoined(err) {
+			l.c.add(l.composeProblem(e))
+		}
 		return nil, l.display(l.c.result(l.files))
 	}
 	l.project = p
@@ -311,6 +322,25 @@ func (l *load) readWithIncludes(path string, seen map[string]bool, depth int) ([
 		}
 	}
 	return append(out, src), nil
+}
+
+// splitJoined returns the errors joined inside err (compose-go reports every failed
+// interpolation at once with errors.Join), or err itself.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, splitJoined(e)...)
+		}
+		return out
+	}
+	// A wrapper around a join (several lines): the joined errors carry their own context.
+	if u := errors.Unwrap(err); u != nil && strings.Contains(err.Error(), "\n") {
+		if inner := splitJoined(u); len(inner) > 1 {
+			return inner
+		}
+	}
+	return []error{err}
 }
 
 func containsVar(s string) bool {

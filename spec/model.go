@@ -57,8 +57,8 @@ type Service struct {
 	Init       bool
 	ReadOnly   bool
 	Privileged bool
-	CapAdd     []string
-	CapDrop    []string
+	CapAdd     []string // upper case without the CAP_ prefix (NET_ADMIN), or ALL
+	CapDrop    []string // same spelling as CapAdd
 	Ulimits    map[string]Ulimit
 	Sysctls    map[string]string
 	ExtraHosts []ExtraHost

@@ -25,7 +25,7 @@ type positions struct {
 	extends map[string]extendsRef // service name -> what it extends, from the highest-priority file
 	ext     map[string]map[string]posEntry
 	// ports: service -> for each file writing its ports:, how many ports each item expands to
-	ports map[string][][]int
+	ports map[string][]portCounts
 }
 
 // posEntry is one indexed key: where it is written and, for scalars, the text written there
@@ -36,6 +36,12 @@ type posEntry struct {
 	Scalar bool
 }
 
+// portCounts is, for one file, how many ports each item of a service's ports: expands to.
+type portCounts struct {
+	file   int // index in files
+	counts []int
+}
+
 type extendsRef struct {
 	file    string // absolute, "" for the same file
 	service string
@@ -43,7 +49,7 @@ type extendsRef struct {
 }
 
 func newPositions() *positions {
-	return &positions{extends: map[string]extendsRef{}, ext: map[string]map[string]posEntry{}, ports: map[string][][]int{}}
+	return &positions{extends: map[string]extendsRef{}, ext: map[string]map[string]posEntry{}, ports: map[string][]portCounts{}}
 }
 
 // add indexes one source; later calls take priority over earlier ones.
@@ -67,7 +73,7 @@ func (ps *positions) add(src *source) {
 						}
 					}
 				}
-				ps.ports[name] = append(ps.ports[name], counts)
+				ps.ports[name] = append(ps.ports[name], portCounts{file: len(ps.files) - 1, counts: counts})
 			}
 			ext := mapValue(services.Content[i+1], "extends")
 			if ext == nil {
@@ -102,7 +108,8 @@ func (ps *positions) lookup(key string) (Position, bool) {
 			return e.Position, true
 		}
 		// A map key of the merged model may be a list item in the file: depends_on: [db]
-		// is indexed as depends_on[0] with the value db.
+		// is indexed as depends_on[0] with the value db, environment: [A=1] as
+		// environment[0] with the value A=1.
 		if parent := parentKey(k); parent != "" && !strings.HasSuffix(k, "]") {
 			name := k[len(parent)+1:]
 			for i := 0; i < 1000; i++ {
@@ -110,7 +117,7 @@ func (ps *positions) lookup(key string) (Position, bool) {
 				if !ok {
 					break
 				}
-				if e.Scalar && e.Value == name {
+				if e.Scalar && (e.Value == name || strings.HasPrefix(e.Value, name+"=")) {
 					return e.Position, true
 				}
 			}
@@ -188,29 +195,76 @@ func (ps *positions) exact(key string, hops int) (posEntry, bool) {
 	return p, ok
 }
 
-// portKey is the key of the source item that produced the i-th of n ports compose-go expanded
-// for service (a range "8000-8001:80-81" is one item and two ports). When the ports of several
-// files were merged, the items cannot be told apart and the list itself is named.
-func (ps *positions) portKey(service string, i, n int) string {
+// portRef names the source item that produced one of the ports compose-go expanded and merged:
+// its key and, when known, the position in the file that wrote it.
+type portRef struct {
+	key string
+	pos Position
+	ok  bool
+}
+
+// portRef finds the source item behind the i-th of n ports of service. A range
+// "8000-8001:80-81" is one item and two ports; with several files the merged list is each
+// file's items in merge order. When the counts do not add up (compose-go dropped a duplicate),
+// the items cannot be told apart and the list itself is named.
+func (ps *positions) portRef(service string, i, n int) portRef {
 	key := "services." + service + ".ports"
-	if len(ps.ports[service]) != 1 {
-		return key
-	}
-	counts := ps.ports[service][0]
 	sum := 0
-	for _, c := range counts {
-		sum += c
-	}
-	if sum != n {
-		return key
-	}
-	for j, c := range counts {
-		if i < c {
-			return key + "[" + strconv.Itoa(j) + "]"
+	for _, f := range ps.ports[service] {
+		for _, c := range f.counts {
+			sum += c
 		}
-		i -= c
 	}
-	return key
+	if sum != n || len(ps.ports[service]) == 0 {
+		return portRef{key: key}
+	}
+	for _, f := range ps.ports[service] {
+		for j, c := range f.counts {
+			if i < c {
+				k := key + "[" + strconv.Itoa(j) + "]"
+				e, ok := ps.files[f.file][k]
+				return portRef{key: k, pos: e.Position, ok: ok}
+			}
+			i -= c
+		}
+	}
+	return portRef{key: key}
+}
+
+// listItemWith resolves the first "[]" of a compose-go path (services.web.environment.[]) to the
+// list item whose written text mentions text (a variable name), or to the list when none does.
+func (ps *positions) listItemWith(key, text string) string {
+	prefix, rest, _ := strings.Cut(key, ".[]")
+	for i := 0; i < 10000; i++ {
+		item := prefix + "[" + strconv.Itoa(i) + "]"
+		e, ok := ps.exact(item+rest, 0)
+		if !ok {
+			if _, ok := ps.exact(item, 0); !ok {
+				break
+			}
+			continue
+		}
+		if e.Scalar && strings.Contains(e.Value, text) {
+			return item + rest
+		}
+	}
+	return prefix
+}
+
+// mountWithoutSource finds a long-syntax volumes entry of type typ written without a source.
+func (ps *positions) mountWithoutSource(typ string) (string, bool) {
+	for i := len(ps.files) - 1; i >= 0; i-- {
+		for _, k := range sortedKeys(ps.files[i]) {
+			item, ok := strings.CutSuffix(k, ".type")
+			if !ok || !strings.HasPrefix(k, "services.") || !strings.HasSuffix(item, "]") || ps.files[i][k].Value != typ {
+				continue
+			}
+			if _, has := ps.files[i][item+".source"]; !has {
+				return item, true
+			}
+		}
+	}
+	return "", false
 }
 
 // parentKey strips the last segment of a key path: a.b[2] -> a.b, a.b -> a.

@@ -119,8 +119,8 @@ type collector struct {
 	defaultFile string // where problems without a known position are reported
 	errors      []*Problem
 	warnings    []*Problem
-	// portKeys holds, per service, the key of each converted port (Service.Ports[i]).
-	portKeys map[string][]string
+	// portRefs holds, per service, the source of each converted port (Service.Ports[i]).
+	portRefs map[string][]portRef
 }
 
 func (c *collector) at(sev Severity, key, format string, args ...any) *Problem {
@@ -129,6 +129,16 @@ func (c *collector) at(sev Severity, key, format string, args ...any) *Problem {
 		p.File, p.Line, p.Column = pos.File, pos.Line, pos.Column
 	}
 	return p
+}
+
+// portErrorf records an error at the source item of a port.
+func (c *collector) portErrorf(ref portRef, format string, args ...any) {
+	if !ref.ok {
+		c.errorf(ref.key, format, args...)
+		return
+	}
+	c.errors = append(c.errors, &Problem{File: ref.pos.File, Line: ref.pos.Line, Column: ref.pos.Column,
+		Key: ref.key, Message: fmt.Sprintf(format, args...)})
 }
 
 // errorf records an error at key.

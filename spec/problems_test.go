@@ -152,6 +152,34 @@ func TestProblems(t *testing.T) {
 				"stack.yaml:16:9: services.web.ports[3]: host port 9000 already published by services.api",
 		},
 		{
+			name: "container names and fixed addresses used twice",
+			files: map[string]string{"stack.yaml": `services:
+  a:
+    image: busybox
+    container_name: shared
+    networks:
+      net: {ipv4_address: 10.9.0.5}
+  b:
+    image: busybox
+    container_name: shared
+    networks:
+      net: {ipv4_address: 10.9.0.5}
+  c:
+    image: busybox
+    networks:
+      net: {ipv4_address: 10.9.0.1}
+      other: {ipv4_address: 10.8.0.7}
+networks:
+  net:
+    ipam: {config: [{subnet: 10.9.0.0/24, gateway: 10.9.0.1}]}
+  other: {}
+`},
+			want: "stack.yaml:9:21: services.b.container_name: container_name \"shared\" is already used by services.a\n" +
+				"stack.yaml:11:27: services.b.networks.net.ipv4_address: address 10.9.0.5 on network net is already given to services.a\n" +
+				"stack.yaml:15:27: services.c.networks.net.ipv4_address: address 10.9.0.1 is the gateway of network net\n" +
+				"stack.yaml:16:29: services.c.networks.other.ipv4_address: a fixed address needs a subnet on network other (networks.other.ipam.config[0].subnet)",
+		},
+		{
 			name: "fixed host port with replicas",
 			files: map[string]string{"stack.yaml": `services:
   web:
@@ -192,6 +220,75 @@ func TestProblems(t *testing.T) {
       TOKEN: ${TOKEN:?set TOKEN to the API token}
 `},
 			want: "stack.yaml:5:14: services.web.environment.TOKEN: required variable TOKEN is missing a value: set TOKEN to the API token",
+		},
+		{
+			name: "compose-go decoding and schema errors, reworded and placed",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    healthcheck:
+      interval: 5 parsecs
+`},
+			want: "stack.yaml:5:17: services.web.healthcheck.interval: time: unknown unit \" parsecs\" in duration \"5 parsecs\"",
+		},
+		{
+			name:  "schema type error",
+			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n    ports: {a: 1}\n"},
+			want:  "stack.yaml:4:5: services.web.ports: must be a list",
+		},
+		{
+			name:  "unknown top-level key",
+			files: map[string]string{"stack.yaml": "service:\n  web:\n    image: busybox\nservices: {}\n"},
+			want:  "stack.yaml:1:1: service: unknown key \"service\" (did you mean services?)",
+		},
+		{
+			name:  "bind mount without a source",
+			files: map[string]string{"stack.yaml": "services:\n  web:\n    image: busybox\n    volumes:\n      - type: bind\n        target: /x\n"},
+			want:  "stack.yaml:5:9: services.web.volumes[0]: a bind mount needs a source",
+		},
+		{
+			name: "every missing variable at once",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: ${IMAGE:?which image}
+  db:
+    image: postgres
+    environment:
+      PASSWORD: ${DB_PASSWORD:?}
+`},
+			want: "stack.yaml:3:12: services.web.image: required variable IMAGE is missing a value: which image\n" +
+				"stack.yaml:7:17: services.db.environment.PASSWORD: required variable DB_PASSWORD is missing a value",
+		},
+		{
+			name: "missing variable in a list-style environment",
+			files: map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    environment:
+      - PLAIN=1
+      - TOKEN=${TOKEN:?needed}
+`},
+			want: "stack.yaml:6:9: services.web.environment[1]: required variable TOKEN is missing a value: needed",
+		},
+		{
+			name: "problem in an included file is reported in that file",
+			files: map[string]string{
+				"stack.yaml": "include: [db/db.yaml]\nservices:\n  app:\n    image: busybox\n",
+				"db/db.yaml": "services:\n  db:\n    image: postgres\n    mem_limit: 2m\n",
+			},
+			want: "db/db.yaml:4:16: services.db.mem_limit: memory limit 2MiB is below the minimum of 6 MiB",
+		},
+		{
+			name: "dependency on a service outside the active profiles",
+			files: map[string]string{"stack.yaml": `services:
+  app:
+    image: busybox
+    depends_on: [debug]
+  debug:
+    image: busybox
+    profiles: [debug]
+`},
+			want: "stack.yaml:4:18: services.app.depends_on.debug: depends on service \"debug\", which is not enabled by the active profiles",
 		},
 		{
 			name: "YAML syntax error",
@@ -265,6 +362,26 @@ secrets:
 			},
 			order: []string{"stack.yaml", "override.yaml"},
 			want:  "override.yaml:3:16: services.web.mem_limit: memory limit 1MiB is below the minimum of 6 MiB",
+		},
+		{
+			name: "ports merged from two files: each problem in the file that writes the port",
+			files: map[string]string{
+				"stack.yaml": `services:
+  api:
+    image: busybox
+    ports: ["8080:80"]
+  web:
+    image: busybox
+    ports: ["9000:9000"]
+`,
+				"override.yaml": `services:
+  web:
+    ports:
+      - "8080:8080"
+`,
+			},
+			order: []string{"stack.yaml", "override.yaml"},
+			want:  "override.yaml:4:9: services.web.ports[0]: host port 8080 already published by services.api",
 		},
 		{
 			name: "problem in an extended service is reported where it is written",
@@ -359,7 +476,21 @@ func TestHostileFiles(t *testing.T) {
 		{"billion laughs", laughs, "stack.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"},
 		{"nesting", deep, "stack.yaml:4:75: nesting deeper than 64 levels"},
 		{"size", big, "stack.yaml: file is larger than 4194304 bytes"},
+		{"env_file is a device", "services:\n  web:\n    image: busybox\n    env_file: [ok.env, /dev/zero]\n",
+			"stack.yaml:4:24: services.web.env_file[1]: /dev/zero is not a regular file"},
+		{"include of a device through a default", "include:\n  - path: ${NOPE:-/dev/zero}\nservices: {}\n",
+			"stack.yaml:2:11: include[0].path: ${NOPE:-/dev/zero} is not a regular file"},
 	}
+	t.Run("included file", func(t *testing.T) {
+		_, got := loadInline(t, map[string]string{
+			"stack.yaml":       "include: [more/laughs.yaml]\nservices:\n  app:\n    image: busybox\n",
+			"more/laughs.yaml": laughs,
+		})
+		want := "more/laughs.yaml:6:4: document expands to more than 100000 YAML nodes through aliases (refusing a billion-laughs style file)"
+		if got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -373,5 +504,67 @@ func TestHostileFiles(t *testing.T) {
 				t.Errorf("refusing took %v", d)
 			}
 		})
+	}
+}
+
+func TestDefaultFilesAndProjectName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stack.yaml", "services:\n  web:\n    image: busybox\n")
+	write("stack.override.yaml", "services:\n  web:\n    image: busybox:musl\n")
+	write("compose.yaml", "services:\n  other:\n    image: busybox\n")
+
+	st, err := Load(context.Background(), Options{ProjectDirectory: dir, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Services["web"].Image; got != "busybox:musl" {
+		t.Errorf("image %q: stack.override.yaml not merged over stack.yaml", got)
+	}
+	if len(st.Files) != 2 || filepath.Base(st.Files[0]) != "stack.yaml" || filepath.Base(st.Files[1]) != "stack.override.yaml" {
+		t.Errorf("files %v", st.Files)
+	}
+	if st.Name != filepath.Base(dir) && st.Name != strings.ToLower(filepath.Base(dir)) {
+		t.Errorf("project name %q, want the directory name", st.Name)
+	}
+
+	st, err = Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "shop", Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Name != "shop" || st.Networks["default"].Name != "shop_default" {
+		t.Errorf("name %q, default network %q", st.Name, st.Networks["default"].Name)
+	}
+
+	if _, err := Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "Not Valid!", Environ: []string{}}); err == nil {
+		t.Error("invalid project name accepted")
+	}
+}
+
+func TestUnsetVariableWarning(t *testing.T) {
+	st, errText := loadInline(t, map[string]string{"stack.yaml": `services:
+  web:
+    image: busybox
+    environment:
+      A: ${UNSET}
+      B: ${UNSET_WITH_DEFAULT:-x}
+      C: $$ESCAPED and $OTHER
+`})
+	if errText != "" {
+		t.Fatal(errText)
+	}
+	var got []string
+	for _, w := range st.Warnings {
+		got = append(got, filepath.Base(w.File)+":"+w.Error()[len(w.File)+1:])
+	}
+	want := "stack.yaml:5:10: services.web.environment.A: variable UNSET is not set: an empty string is used\n" +
+		"stack.yaml:7:10: services.web.environment.C: variable OTHER is not set: an empty string is used"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
 }

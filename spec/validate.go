@@ -73,6 +73,7 @@ func validate(st *Stack, p *types.Project, c *collector, numCPU int) {
 	}
 	validateCycles(st, c)
 	validatePublished(st, c)
+	validateUnique(st, c)
 	for _, name := range sortedKeys(st.Networks) {
 		validateNetwork(st.Networks[name], c)
 	}
@@ -329,9 +330,9 @@ func validatePublished(st *Stack, c *collector) {
 			if p.Published == 0 {
 				continue
 			}
-			k := c.portKeys[name][i]
+			k := c.portRefs[name][i]
 			if svc.Replicas > 1 {
-				c.errorf(k, "host port %d cannot be published by %d replicas: leave the host port out or use one replica", p.Published, svc.Replicas)
+				c.portErrorf(k, "host port %d cannot be published by %d replicas: leave the host port out or use one replica", p.Published, svc.Replicas)
 			}
 			pk := strconv.Itoa(int(p.Published)) + "/" + p.Protocol
 			for _, o := range taken[pk] {
@@ -340,11 +341,41 @@ func validatePublished(st *Stack, c *collector) {
 					if p.Protocol != "tcp" {
 						what += "/" + p.Protocol
 					}
-					c.errorf(k, "%s already published by services.%s", what, o.service)
+					c.portErrorf(k, "%s already published by services.%s", what, o.service)
 					break
 				}
 			}
 			taken[pk] = append(taken[pk], owner{service: name, ip: p.HostIP})
+		}
+	}
+}
+
+// validateUnique reports container names and fixed addresses used by two services, and a fixed
+// address equal to its network's gateway.
+func validateUnique(st *Stack, c *collector) {
+	names := map[string]string{}
+	addrs := map[string]string{} // network/address -> service
+	for _, name := range st.ServiceNames() {
+		svc := st.Services[name]
+		if cn := svc.ContainerName; cn != "" {
+			if other, ok := names[cn]; ok {
+				c.errorf("services."+name+".container_name", "container_name %q is already used by services.%s", cn, other)
+			}
+			names[cn] = name
+		}
+		for _, net := range sortedKeys(svc.Networks) {
+			ip := svc.Networks[net].IPv4Address
+			if ip == "" {
+				continue
+			}
+			key := "services." + name + ".networks." + net + ".ipv4_address"
+			if n, ok := st.Networks[net]; ok && n.Gateway != "" && n.Gateway == ip {
+				c.errorf(key, "address %s is the gateway of network %s", ip, net)
+			}
+			if other, ok := addrs[net+"/"+ip]; ok {
+				c.errorf(key, "address %s on network %s is already given to services.%s", ip, net, other)
+			}
+			addrs[net+"/"+ip] = name
 		}
 	}
 }

@@ -29,6 +29,9 @@ func configCommand() *cli.Command {
 			&cli.BoolFlag{Name: "supported-keys", Usage: "print which Compose keys stack supports, as a Markdown table"},
 		),
 		Action: runConfig,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
 	}
 }
 

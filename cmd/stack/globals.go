@@ -31,7 +31,9 @@ func stackFileFlags(global bool) []cli.Flag {
 		return nil
 	}
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "file", Aliases: []string{"f"}, Usage: "stack file(s); later files override earlier ones", EnvVars: env("COMPOSE_FILE")},
+		// COMPOSE_FILE is read by spec (through compose-go), which splits it on ':' (or
+		// COMPOSE_PATH_SEPARATOR) as Compose does; urfave/cli would split it on ','.
+		&cli.StringSliceFlag{Name: "file", Aliases: []string{"f"}, Usage: "stack file(s); later files override earlier ones (default: $COMPOSE_FILE, then stack.yaml, compose.yaml, ...)"},
 		&cli.StringFlag{Name: "project-name", Aliases: []string{"p"}, Usage: "project name", EnvVars: env("COMPOSE_PROJECT_NAME")},
 		&cli.StringFlag{Name: "project-directory", Usage: "project directory (default: the first file's directory)"},
 		&cli.StringSliceFlag{Name: "env-file", Usage: "environment file(s) for interpolation (default: .env in the project directory)"},
