@@ -81,6 +81,9 @@ func TestGolden(t *testing.T) {
 				b.WriteString(w.Error() + "\n")
 			}
 			b.WriteString("# model\n")
+			for _, svc := range st.Services {
+				svc.Hash = portableHash(t, svc, filepath.Dir(dir))
+			}
 			model, err := json.MarshalIndent(st, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -115,6 +118,22 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// portableHash is the service's hash computed as if the test data lived at ${TESTDATA}: the
+// hash covers absolute paths (bind sources, env files), which differ between checkouts, and a
+// golden file must be the same wherever the repository is cloned.
+func portableHash(t *testing.T, svc *Service, prefix string) string {
+	t.Helper()
+	b, err := json.Marshal(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved Service
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(b), prefix, "${TESTDATA}")), &moved); err != nil {
+		t.Fatal(err)
+	}
+	return Hash(&moved)
 }
 
 func checkGolden(t *testing.T, path, got string) {
