@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -121,4 +123,34 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// TestPortConflictStopsUpBeforeAnything: a process already listening on the published port
+// makes up fail, naming the process, before any container, network or volume is made.
+func TestPortConflictStopsUpBeforeAnything(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	e.extra = []string{fmt.Sprintf("WEB_PORT=%d", port)}
+	f := []string{"-f", "examples/stack.yaml", "-p", e.project}
+	before := snapshot(t, e)
+	out, err := e.run(append(f, "up", "-d")...)
+	want := fmt.Sprintf("port 127.0.0.1:%d is in use by pid %d (e2e.test)", port, os.Getpid())
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("up with the port taken: err %v, want %q in:\n%s", err, want, out)
+	}
+	if n := len(e.ps(f...).Containers); n != 0 {
+		t.Errorf("%d containers made before the conflict was found", n)
+	}
+	if out := e.must("volume", "ls"); strings.Contains(out, e.project) {
+		t.Errorf("volume made before the conflict was found:\n%s", out)
+	}
+	if d := before.diff(snapshot(t, e)); d != "" {
+		t.Errorf("left on the host:\n%s", d)
+	}
 }

@@ -46,6 +46,9 @@ func openProject(c *cli.Context, needFile bool) (*project, error) {
 		return nil, fmt.Errorf("open state root: %w", err)
 	}
 	h.Stack = st
+	if err := h.Reconcile(c.Context); err != nil {
+		return nil, fmt.Errorf("reconcile host records: %w", err)
+	}
 	if rt := c.String("runtime"); rt != "" {
 		h.Runtime = rt
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/engine"
+	"github.com/stackrun/stack/network"
 	"github.com/stackrun/stack/planner"
 )
 
@@ -97,6 +98,9 @@ func runUp(c *cli.Context) error {
 	_, err = p.eng.Converge(ctx, p.stack, popts, engine.ApplyOptions{
 		OnEvent: prog.event, Lock: engine.LockOptions{NoWait: c.Bool("no-wait-lock")},
 	}, func(pl *planner.Plan) error {
+		if err := checkPorts(p, pl); err != nil {
+			return err
+		}
 		if pl.Empty() {
 			prog.line("nothing to do: the host matches the stack file")
 			return nil
@@ -176,4 +180,35 @@ func (p *progress) event(e engine.Event) {
 			fmt.Fprintf(p.w, " … %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Message)
 		}
 	}
+}
+
+// checkPorts refuses the plan before anything is made when a host port that a new container
+// would publish is taken, by any process of the host or another container (the one a
+// container replaces excepted): "port 8080 is in use by pid 1234 (nginx)".
+func checkPorts(p *project, pl *planner.Plan) error {
+	var reqs []network.PortBinding
+	var except []string
+	for _, a := range pl.Actions {
+		if (a.Kind != planner.CreateContainer && a.Kind != planner.RecreateContainer) || a.Service == nil {
+			continue
+		}
+		b, err := network.PortBindings(a.Service)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, b...)
+		if a.Container != "" {
+			except = append(except, a.Container)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	// Containers of the project that stay (unchanged) keep their ports: count them as theirs.
+	for _, u := range pl.Unchanged {
+		if u.Container != "" {
+			except = append(except, u.Container)
+		}
+	}
+	return p.host.Networks.CheckPorts(reqs, except...)
 }

@@ -15,6 +15,8 @@
 package local
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -117,4 +119,20 @@ func (h *Host) EngineNetworks() *enginenet.Networks {
 			return filepath.Join(h.etcDir(id), "hosts"), filepath.Join(h.etcDir(id), "resolv.conf")
 		},
 	}
+}
+
+// Reconcile frees what containers that no longer exist on this host still hold: network
+// addresses, veths and published ports, and their use of volumes (after a kill -9 between a
+// container's removal and the release of its resources). A container exists while its
+// directory under the state root does: Create makes it first, Remove deletes it last.
+func (h *Host) Reconcile(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Join(h.Root, "containers"))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	live := map[string]bool{}
+	for _, e := range ents {
+		live[e.Name()] = true
+	}
+	return errors.Join(h.Networks.Reconcile(ctx, live), h.Volumes.Reconcile(live))
 }
