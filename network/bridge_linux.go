@@ -16,6 +16,7 @@ type linuxHost struct {
 	netns    string
 	stateDir string
 	log      *slog.Logger
+	table    string // nftables table name (Manager.table)
 }
 
 func (l *linuxHost) handle() (*netlink.Handle, error) { return handleAt(l.netns) }

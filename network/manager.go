@@ -377,7 +377,7 @@ func (m *Manager) applyFirewallLocked(h host) error {
 		return err
 	}
 	if err := h.applyFirewall(BuildTable(all, bs)); err != nil {
-		return fmt.Errorf("apply nftables table %s: %w", TableName, err)
+		return fmt.Errorf("apply nftables table %s: %w", m.table, err)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (l *linuxHost) applyFirewall(t *Table) error {
 		return fmt.Errorf("open nftables connection: %w", err)
 	}
 	defer c.CloseLasting()
-	tbl := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	tbl := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: l.table}
 	c.AddTable(tbl)
 	c.DelTable(tbl)
 	if t != nil {

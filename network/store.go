@@ -87,10 +87,16 @@ type Manager struct {
 	now          func() time.Time
 	h            host
 	resolvConf   string // the host's resolv.conf
+	table        string // the nftables table this manager owns (TableName unless WithTable)
 }
 
 // Option configures a Manager.
 type Option func(*Manager)
+
+// WithTable names the nftables table the manager owns. Each state root needs its own: the
+// manager rebuilds its whole table from its own records, so two roots sharing one table would
+// delete each other's rules (a test's temporary root next to a user's stacks, say).
+func WithTable(name string) Option { return func(m *Manager) { m.table = name } }
 
 // WithNetNS makes the Manager treat the network namespace at path as "the host": bridges,
 // host-side veths, the nftables table and the sysctls are made there. Tests use it to run
@@ -109,13 +115,13 @@ func New(stateDir string, log *slog.Logger, opts ...Option) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{dir: stateDir, log: log, pools: DefaultPools, now: time.Now, resolvConf: "/etc/resolv.conf"}
+	m := &Manager{dir: stateDir, log: log, pools: DefaultPools, now: time.Now, resolvConf: "/etc/resolv.conf", table: TableName}
 	m.hostPrefixes = m.readHostPrefixes
 	for _, o := range opts {
 		o(m)
 	}
 	if m.h == nil {
-		m.h = &linuxHost{netns: m.netns, stateDir: stateDir, log: log}
+		m.h = &linuxHost{netns: m.netns, stateDir: stateDir, log: log, table: m.table}
 	}
 	return m
 }

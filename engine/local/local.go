@@ -16,6 +16,8 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -65,7 +67,8 @@ func Open(root, runRoot string, log *slog.Logger) (*Host, error) {
 	}
 	h := &Host{
 		Root: root, RunRoot: runRoot, Runtime: "builtin", Log: log,
-		Images: imgs, Volumes: vols, Networks: network.New(filepath.Join(root, "networks"), log),
+		Images: imgs, Volumes: vols,
+		Networks: network.New(filepath.Join(root, "networks"), log, network.WithTable(TableFor(root))),
 	}
 	imgs.InUse = h.imageInUse
 	return h, nil
@@ -135,4 +138,19 @@ func (h *Host) Reconcile(ctx context.Context) error {
 		live[e.Name()] = true
 	}
 	return errors.Join(h.Networks.Reconcile(ctx, live), h.Volumes.Reconcile(live))
+}
+
+// DefaultRoot is the state root stack uses unless told otherwise.
+const DefaultRoot = "/var/lib/stack"
+
+// TableFor is the nftables table of the stacks under state root: "stack" for the default
+// root, "stack-<8 hex of the root's path hash>" for any other, so installs with different
+// roots on one host (tests beside a user's stacks) never touch each other's rules.
+func TableFor(root string) string {
+	abs, err := filepath.Abs(root)
+	if err == nil && filepath.Clean(abs) == DefaultRoot {
+		return network.TableName
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return network.TableName + "-" + hex.EncodeToString(sum[:4])
 }
