@@ -448,7 +448,7 @@ func (st *stage) env() map[string]string {
 type envGetter map[string]string
 
 func (e envGetter) Get(k string) (string, bool) { v, ok := e[k]; return v, ok }
-func (e envGetter) Keys() []string             { return sortedKeys(e) }
+func (e envGetter) Keys() []string              { return sortedKeys(e) }
 
 // step runs one instruction of st: ARG scope and expansion always, the rest from the cache when
 // its key has a record. It reports whether the cache was used; running is called before a step

@@ -445,4 +445,3 @@ func (b *builder) fromSource(ctx context.Context, from string) (*source, func() 
 		return err
 	}, nil
 }
-
