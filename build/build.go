@@ -95,7 +95,7 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.Err }
 
 // ErrRunFailed is wrapped by the StepError of a RUN that exited non-zero.
-var ErrRunFailed = errors.New("RUN failed")
+var ErrRunFailed = errors.New("command failed")
 
 // defaultPath is the PATH of images built FROM scratch and of RUN steps whose image sets none.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -309,13 +309,14 @@ func (b *builder) event(st *stage, e Event) {
 }
 
 func (b *builder) stepError(c instructions.Command, err error) error {
-	var se *StepError
-	if errors.As(err, &se) {
-		return err
-	}
 	line := 0
 	if loc := c.Location(); len(loc) > 0 {
 		line = loc[0].Start.Line
+	}
+	var se *StepError
+	if errors.As(err, &se) && se.File == "" {
+		se.File, se.Line, se.Instruction = b.df.Name, line, written(c)
+		return se
 	}
 	return &StepError{File: b.df.Name, Line: line, Instruction: written(c), Err: err}
 }

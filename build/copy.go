@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/klauspost/compress/gzip"
@@ -95,7 +96,7 @@ type dirMeta struct {
 // copyEntry copies one entry (not a directory's contents) to host, a path inside the rootfs
 // whose parent exists and resolves inside it.
 func copyEntry(p, host string, fi fs.FileInfo, fromContext bool, o owner) (*dirMeta, error) {
-	st, _ := fi.Sys().(*unix.Stat_t)
+	st, _ := fi.Sys().(*syscall.Stat_t)
 	uid, gid := o.uid, o.gid
 	if !o.set && !fromContext && st != nil {
 		uid, gid = int(st.Uid), int(st.Gid)

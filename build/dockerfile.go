@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -47,7 +48,11 @@ func Parse(name string, data []byte) (*Dockerfile, error) {
 		if err != nil {
 			var unknown *instructions.UnknownInstructionError
 			if errors.As(err, &unknown) {
-				return nil, fmt.Errorf("%s:%d: unknown instruction %q", name, n.StartLine, unknown.Instruction)
+				word := unknown.Instruction
+				if f := strings.Fields(n.Original); len(f) > 0 {
+					word = f[0] // as written, not lower-cased
+				}
+				return nil, fmt.Errorf("%s:%d: unknown instruction %q", name, n.StartLine, word)
 			}
 			return nil, fmt.Errorf("%s:%d: %s: %w", name, n.StartLine, n.Value, unwrapLocation(err))
 		}

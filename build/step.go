@@ -195,7 +195,7 @@ func (b *builder) run(ctx context.Context, st *stage, c *instructions.RunCommand
 		return nil, err
 	}
 	if code != 0 {
-		return nil, &StepError{ExitCode: code, Output: out.String(), Err: fmt.Errorf("%w: exit code %d", ErrRunFailed, code)}
+		return nil, &StepError{ExitCode: code, Output: out.String(), Err: fmt.Errorf("%w with exit code %d", ErrRunFailed, code)}
 	}
 	return layer, nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -126,7 +127,7 @@ func WriteDiff(w io.Writer, dir string) (int, error) {
 	n := 0
 	err := walkSorted(dir, "", func(rel string, fi fs.FileInfo) error {
 		full := filepath.Join(dir, rel)
-		st, _ := fi.Sys().(*unix.Stat_t)
+		st, _ := fi.Sys().(*syscall.Stat_t)
 		if fi.Mode()&fs.ModeSocket != 0 {
 			return nil // a socket left by a RUN step is no content (tar has no type for it)
 		}
