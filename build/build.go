@@ -466,6 +466,18 @@ func (b *builder) step(ctx context.Context, st *stage, c instructions.Command, r
 	}
 	extra := ""
 	switch c := c.(type) {
+	case *instructions.ExposeCommand:
+		// buildkit's ExposeCommand has no Expand: one entry may expand to several ports.
+		env := envGetter(st.env())
+		var ports []string
+		for _, p := range c.Ports {
+			words, err := b.lex.ProcessWords(p, env)
+			if err != nil {
+				return false, err
+			}
+			ports = append(ports, words...)
+		}
+		c.Ports = ports
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
 			b.used[kv.Key] = true

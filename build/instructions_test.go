@@ -1,0 +1,167 @@
+package build_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stackrun/stack/build"
+	"github.com/stackrun/stack/spec"
+)
+
+// COPY and ADD: globs, directories (contents, not the directory), --chown by name and number,
+// --chmod, .dockerignore, WORKDIR-relative destinations, ADD's tar extraction; RUN as USER
+// sees the files with those owners.
+func TestCopyAndAdd(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM busybox
+WORKDIR /w
+COPY *.txt sub/ ./
+COPY --chown=app:extra --chmod=640 a.txt /owned/
+COPY --chown=1234 b.txt /num
+ADD bundle.tgz /unpacked/
+ADD plain.bin /raw/
+RUN chmod 1777 /tmp
+USER app
+RUN id -u > /tmp/uid
+CMD ["sh", "-c", "cd /w && ls -A; stat -c '%U:%G %a' /owned/a.txt; stat -c '%u:%g' /num; cat /unpacked/dir/x; stat -c '%u:%g %a' /unpacked/dir/x; ls /raw; cat /tmp/uid"]
+`,
+		"a.txt":        "a",
+		"b.txt":        "b",
+		"c.md":         "c",
+		"sub/in.txt":   "in",
+		"sub/skip.log": "excluded",
+		".dockerignore": `**/*.log
+Dockerfile
+`,
+		"plain.bin": "not an archive",
+	})
+	writeTgz(t, filepath.Join(dir, "bundle.tgz"), map[string]string{"dir/x": "from tar\n"})
+	e.mustBuild(t, dir, build.Options{Tags: []string{"copy:1"}})
+	got := e.runImage(t, "copy:1")
+	want := "a.txt\nb.txt\nin.txt\napp:extra 640\n1234:1234\nfrom tar\n7:8 600\nplain.bin\n1000\n"
+	if got != want {
+		t.Errorf("image shows\n%s\nwant\n%s", got, want)
+	}
+}
+
+func writeTgz(t *testing.T, p string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		c := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(c)), Uid: 7, Gid: 8, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(c))
+	}
+	tw.Close()
+	zw.Close()
+}
+
+// The config instructions land in the image config: ENV and ARG expansion (ENV winning over
+// ARG, ${VAR:-default}), LABEL, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL, HEALTHCHECK,
+// ONBUILD; build labels; the escape directive; history with empty layers marked.
+func TestConfig(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "# escape=`\n" + `FROM busybox
+ARG PORT=80
+ARG NAME
+ENV NAME=env-wins APP_HOME=/srv/${NAME} ` + "`" + `
+    OTHER=${UNSET:-fallback}
+LABEL org.example.port=$PORT "two words"="x y"
+EXPOSE $PORT 53/udp
+VOLUME ["/data", "/logs"]
+WORKDIR $APP_HOME
+WORKDIR sub
+USER app:extra
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --retries=2 CMD ["true"]
+ONBUILD RUN echo triggered
+`,
+	})
+	res, _ := e.mustBuild(t, dir, build.Options{Args: map[string]string{"PORT": "8080", "NAME": "arg"}, Labels: map[string]string{"from.build": "yes"}})
+	cfg, err := e.store.Config(res.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Config
+	if want := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "NAME=env-wins", "APP_HOME=/srv/arg", "OTHER=fallback"}; !slices.Equal(c.Env[len(c.Env)-3:], want[1:]) {
+		t.Errorf("env = %q, want %q", c.Env, want)
+	}
+	if want := map[string]string{"org.example.port": "8080", "two words": "x y", "from.build": "yes"}; !maps.Equal(c.Labels, want) {
+		t.Errorf("labels = %v", c.Labels)
+	}
+	if want := map[string]struct{}{"8080/tcp": {}, "53/udp": {}}; !maps.Equal(c.ExposedPorts, want) {
+		t.Errorf("exposed = %v", c.ExposedPorts)
+	}
+	if want := map[string]struct{}{"/data": {}, "/logs": {}}; !maps.Equal(c.Volumes, want) {
+		t.Errorf("volumes = %v", c.Volumes)
+	}
+	if c.WorkingDir != "/srv/arg/sub" || c.User != "app:extra" || c.StopSignal != "SIGINT" {
+		t.Errorf("workdir %q user %q stopsignal %q", c.WorkingDir, c.User, c.StopSignal)
+	}
+	if h := c.Healthcheck; h == nil || !slices.Equal(h.Test, []string{"CMD", "true"}) || h.Interval != 5*time.Second || h.Retries != 2 {
+		t.Errorf("healthcheck = %+v", h)
+	}
+	if !slices.Equal(c.OnBuild, []string{"RUN echo triggered"}) {
+		t.Errorf("onbuild = %q", c.OnBuild)
+	}
+	var empty int
+	for _, h := range cfg.History[1:] {
+		if h.EmptyLayer {
+			empty++
+		}
+	}
+	// busybox's one entry, then 12 instructions; the two WORKDIRs create directories (layers).
+	if len(cfg.History) != 13 || empty != 10 || len(res.Image.Layers) != 3 {
+		t.Errorf("history %d entries, %d empty; %d layers", len(cfg.History), empty, len(res.Image.Layers))
+	}
+	_ = v1.Config{}
+}
+
+// Service builds from the stack file's build section, tags <project>-<service> (spec's Image)
+// and build.tags, and lets command-line args override the file's.
+func TestService(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{
+		"web/Dockerfile.dev": "FROM busybox AS base\nARG A\nARG B\nLABEL a=$A b=$B\nFROM base AS final\nLABEL final=1\n",
+	})
+	svc := &spec.Service{Name: "web", Image: "proj-web", Build: &spec.Build{
+		Context: filepath.Join(dir, "web"), Dockerfile: "Dockerfile.dev", Target: "base",
+		Args: map[string]string{"A": "file", "B": "file"}, Tags: []string{"extra:2"},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := build.Service(ctx, e.store, svc, build.Options{Args: map[string]string{"B": "cli"}, CgroupParent: e.cgroup, RuntimeRoot: e.runRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"proj-web", "proj-web:latest", "extra:2"} {
+		img, err := e.store.Get(ref)
+		if err != nil || img.ID != id {
+			t.Errorf("%s: %v (%v)", ref, img, err)
+		}
+	}
+	img, _ := e.store.Get(id)
+	cfg, _ := e.store.Config(img)
+	if want := map[string]string{"a": "file", "b": "cli"}; !maps.Equal(cfg.Config.Labels, want) {
+		t.Errorf("labels = %v, want %v (target base)", cfg.Config.Labels, want)
+	}
+}
