@@ -203,6 +203,7 @@ RUN exit 1
 FROM scratch
 COPY --from=gen /bin/busybox /bin/busybox
 COPY --from=gen /out/ /data/
+COPY --from=busybox:latest /etc/passwd /etc/
 ENTRYPOINT ["/bin/busybox", "cat"]
 CMD ["/data/msg", "/data/other"]
 `,
@@ -211,8 +212,8 @@ CMD ["/data/msg", "/data/other"]
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `syntax directive "docker/dockerfile:1" ignored`) {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
-	if len(res.Image.Layers) != 2 {
-		t.Errorf("final image has %d layers, want 2 (one per COPY)", len(res.Image.Layers))
+	if len(res.Image.Layers) != 3 {
+		t.Errorf("final image has %d layers, want 3 (one per COPY)", len(res.Image.Layers))
 	}
 	if got, want := e.runImage(t, "multi:1"), "hi from stage one\nsecond\n"; got != want {
 		t.Errorf("output = %q, want %q", got, want)

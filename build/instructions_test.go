@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +164,47 @@ func TestService(t *testing.T) {
 	cfg, _ := e.store.Config(img)
 	if want := map[string]string{"a": "file", "b": "cli"}; !maps.Equal(cfg.Config.Labels, want) {
 		t.Errorf("labels = %v, want %v (target base)", cfg.Config.Labels, want)
+	}
+}
+
+// RUN runs with the stage's environment, ARGs, SHELL, WORKDIR and USER, without network (only
+// loopback), and its output is streamed; a failed build leaves no scratch directory or mount.
+func TestRunEnvironment(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": `FROM busybox
+ARG BUILD_ONLY=arg-value
+ENV FROM_ENV=env-value
+WORKDIR /work/dir
+SHELL ["/bin/sh", "-ec"]
+RUN echo "args:$BUILD_ONLY env:$FROM_ENV pwd:$(pwd) net:$(ls /sys/class/net | tr '\n' ' ')" && echo "$0" > /shell
+USER app
+RUN echo "uid:$(id -u) gid:$(id -g) groups:$(id -G)"
+`})
+	res, _, out, err := e.build(t, dir, build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "args:arg-value env:env-value pwd:/work/dir net:lo \nuid:1000 gid:1000 groups:1000 2000\n"
+	if out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	cfg, _ := e.store.Config(res.Image)
+	for _, kv := range cfg.Config.Env {
+		if strings.HasPrefix(kv, "BUILD_ONLY=") {
+			t.Errorf("ARG persisted in the image env: %q", cfg.Config.Env)
+		}
+	}
+
+	fail := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY x /x\nRUN exit 1\n", "x": "x"})
+	if _, _, _, err := e.build(t, fail, build.Options{}); err == nil {
+		t.Fatal("failing build succeeded")
+	}
+	left, err := os.ReadDir(filepath.Join(e.store.Root(), "tmp"))
+	if err != nil || len(left) != 0 {
+		t.Errorf("scratch space after a failed build: %v %v", left, err)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), e.store.Root()) {
+		t.Errorf("mounts left under the store:\n%s", mounts)
 	}
 }
