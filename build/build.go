@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/stackrun/stack/image"
@@ -308,17 +309,13 @@ func (b *builder) event(st *stage, e Event) {
 	}
 }
 
-func (b *builder) stepError(c instructions.Command, err error) error {
-	line := 0
-	if loc := c.Location(); len(loc) > 0 {
-		line = loc[0].Start.Line
-	}
+func (b *builder) stepError(line int, instr string, err error) error {
 	var se *StepError
 	if errors.As(err, &se) && se.File == "" {
-		se.File, se.Line, se.Instruction = b.df.Name, line, written(c)
+		se.File, se.Line, se.Instruction = b.df.Name, line, instr
 		return se
 	}
-	return &StepError{File: b.df.Name, Line: line, Instruction: written(c), Err: err}
+	return &StepError{File: b.df.Name, Line: line, Instruction: instr, Err: err}
 }
 
 // written is the instruction as written.
@@ -358,17 +355,25 @@ func (b *builder) buildStage(ctx context.Context, i int) (*stage, error) {
 	if err := b.from(ctx, st, i, base, platform); err != nil {
 		return nil, fromErr(err)
 	}
+	triggers, err := b.triggers(st)
+	if err != nil {
+		return nil, fromErr(err)
+	}
+	steps += len(triggers)
 	b.event(st, Event{Step: 1, Steps: steps, Line: line, Instruction: strings.TrimSpace(s.SourceCode), Status: StatusBase, Duration: time.Since(start)})
-	for n, c := range s.Commands {
+	for n, c := range append(triggers, s.Commands...) {
 		start := time.Now()
-		line := 0
-		if loc := c.Location(); len(loc) > 0 {
+		line := line
+		instr := written(c)
+		if n < len(triggers) {
+			instr = "ONBUILD " + instr // the base's trigger, run right after FROM
+		} else if loc := c.Location(); len(loc) > 0 {
 			line = loc[0].Start.Line
 		}
-		ev := Event{Step: n + 2, Steps: steps, Line: line, Instruction: written(c)}
+		ev := Event{Step: n + 2, Steps: steps, Line: line, Instruction: instr}
 		cached, err := b.step(ctx, st, c, func() { ev.Status = StatusRunning; b.event(st, ev) })
 		if err != nil {
-			return nil, b.stepError(c, err)
+			return nil, b.stepError(line, instr, err)
 		}
 		ev.Status, ev.Duration = StatusDone, time.Since(start)
 		if cached {
@@ -423,13 +428,43 @@ func (b *builder) from(ctx context.Context, st *stage, i int, base, platform str
 			return fmt.Errorf("base image %s is %s/%s, not %s", base, cfg.OS, cfg.Architecture, platform)
 		}
 	}
-	if len(cfg.Config.OnBuild) > 0 {
-		b.warn = append(b.warn, fmt.Sprintf("%s: the ONBUILD triggers of %s are not run", b.df.Name, base))
-	}
 	cfg = cloneConfig(cfg)
-	cfg.Config.OnBuild = nil
 	st.cfg, st.layers, st.key = cfg, slices.Clone(img.Layers), stepKey("image", img.ID)
 	return nil
+}
+
+// triggers takes the ONBUILD triggers out of the base's config (a child image does not inherit
+// them) and parses them; Docker runs them right after FROM.
+func (b *builder) triggers(st *stage) ([]instructions.Command, error) {
+	list := st.cfg.Config.OnBuild
+	if len(list) == 0 {
+		return nil, nil
+	}
+	st.cfg = cloneConfig(st.cfg)
+	st.cfg.Config.OnBuild = nil
+	var out []instructions.Command
+	for _, t := range list {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil {
+			return nil, fmt.Errorf("ONBUILD trigger %q of the base: %w", t, unwrapLocation(err))
+		}
+		for _, n := range res.AST.Children {
+			v, err := instructions.ParseInstruction(n)
+			if err != nil {
+				return nil, fmt.Errorf("ONBUILD trigger %q of the base: %w", t, unwrapLocation(err))
+			}
+			c, ok := v.(instructions.Command)
+			if !ok {
+				return nil, fmt.Errorf("ONBUILD trigger %q of the base is not allowed", t)
+			}
+			switch c.(type) {
+			case *instructions.OnbuildCommand, *instructions.MaintainerCommand:
+				return nil, fmt.Errorf("ONBUILD trigger %q of the base is not allowed", t)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // env is what variables in a stage's instructions expand from: ARGs in scope, overridden by
@@ -496,12 +531,18 @@ func (b *builder) step(ctx context.Context, st *stage, c instructions.Command, r
 	case *instructions.RunCommand:
 		extra = strings.Join(b.runEnv(st), "\x00") + "\x00" + b.network(c)
 	case *instructions.CopyCommand:
+		if len(c.ExcludePatterns) > 0 || c.Parents {
+			return false, fmt.Errorf("COPY --exclude and --parents are not supported")
+		}
 		h, err := b.copyHash(st, c.From, c.SourcePaths)
 		if err != nil {
 			return false, err
 		}
 		extra = h
 	case *instructions.AddCommand:
+		if len(c.ExcludePatterns) > 0 || c.Checksum != "" {
+			return false, fmt.Errorf("ADD --exclude and --checksum are not supported")
+		}
 		h, err := b.copyHash(st, "", c.SourcePaths)
 		if err != nil {
 			return false, err

@@ -94,10 +94,11 @@ WORKDIR sub
 USER app:extra
 STOPSIGNAL SIGINT
 HEALTHCHECK --interval=5s --retries=2 CMD ["true"]
-ONBUILD RUN echo triggered
+ONBUILD USER root
+ONBUILD RUN echo triggered > /triggered
 `,
 	})
-	res, _ := e.mustBuild(t, dir, build.Options{Args: map[string]string{"PORT": "8080", "NAME": "arg"}, Labels: map[string]string{"from.build": "yes"}})
+	res, _ := e.mustBuild(t, dir, build.Options{Tags: []string{"onbuild:1"}, Args: map[string]string{"PORT": "8080", "NAME": "arg"}, Labels: map[string]string{"from.build": "yes"}})
 	cfg, err := e.store.Config(res.Image)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ ONBUILD RUN echo triggered
 	if h := c.Healthcheck; h == nil || !slices.Equal(h.Test, []string{"CMD", "true"}) || h.Interval != 5*time.Second || h.Retries != 2 {
 		t.Errorf("healthcheck = %+v", h)
 	}
-	if !slices.Equal(c.OnBuild, []string{"RUN echo triggered"}) {
+	if !slices.Equal(c.OnBuild, []string{"USER root", "RUN echo triggered > /triggered"}) {
 		t.Errorf("onbuild = %q", c.OnBuild)
 	}
 	var empty int
@@ -130,11 +131,24 @@ ONBUILD RUN echo triggered
 			empty++
 		}
 	}
-	// busybox's one entry, then 12 instructions; the two WORKDIRs create directories (layers).
-	if len(cfg.History) != 13 || empty != 10 || len(res.Image.Layers) != 3 {
+	// busybox's one entry, then 13 instructions; the two WORKDIRs create directories (layers).
+	if len(cfg.History) != 14 || empty != 11 || len(res.Image.Layers) != 3 {
 		t.Errorf("history %d entries, %d empty; %d layers", len(cfg.History), empty, len(res.Image.Layers))
 	}
 	_ = v1.Config{}
+
+	// A child runs the base's ONBUILD triggers right after FROM and does not inherit them.
+	child := writeContext(t, map[string]string{"Dockerfile": "FROM onbuild:1\nRUN cat /triggered\n"})
+	res, ev, out, err := e.build(t, child, build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"FROM onbuild:1 => base", "ONBUILD USER root => done", "ONBUILD RUN echo triggered > /triggered => done", "RUN cat /triggered => done"}; !slices.Equal(ev.statuses(), want) || out != "triggered\n" {
+		t.Errorf("child build: %q, output %q", ev.statuses(), out)
+	}
+	if cfg, _ := e.store.Config(res.Image); len(cfg.Config.OnBuild) != 0 {
+		t.Errorf("child inherited triggers %q", cfg.Config.OnBuild)
+	}
 }
 
 // Service builds from the stack file's build section, tags <project>-<service> (spec's Image)
