@@ -3,6 +3,9 @@ package build_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stackrun/stack/build"
@@ -218,4 +224,57 @@ CMD ["/data/msg", "/data/other"]
 	if got, want := e.runImage(t, "multi:1"), "hi from stage one\nsecond\n"; got != want {
 		t.Errorf("output = %q, want %q", got, want)
 	}
+}
+
+// FROM an image that is not in the store pulls it (here from an in-memory registry on
+// loopback); --pull pulls a newer image under the same tag.
+func TestFromPulls(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/lib/bb:1"
+	push := func(src string) {
+		img, err := e.store.Get(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.store.V1(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(r, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("busybox")
+	fresh := &env{store: mustOpen(t), cgroup: e.cgroup, runRoot: e.runRoot}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN cat /etc/hostname\n"})
+	_, _, out, err := fresh.build(t, dir, build.Options{})
+	if err != nil || out != "image\n" {
+		t.Fatalf("build from a pulled base: %v, output %q", err, out)
+	}
+
+	// A different image under the same tag: used only with Pull.
+	other := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo other > /etc/hostname\n"})
+	e.mustBuild(t, other, build.Options{Tags: []string{"other:1"}})
+	push("other:1")
+	if _, _, out, err := fresh.build(t, dir, build.Options{}); err != nil || out != "" {
+		t.Errorf("without --pull: %v, output %q (want the cached step)", err, out)
+	}
+	if _, _, out, err := fresh.build(t, dir, build.Options{Pull: true}); err != nil || out != "other\n" {
+		t.Errorf("with --pull: %v, output %q", err, out)
+	}
+}
+
+func mustOpen(t *testing.T) *image.Store {
+	t.Helper()
+	s, err := image.Open(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
