@@ -127,6 +127,9 @@ type builder struct {
 // Build builds the Dockerfile of o into the store and tags the image with o.Tags. Root only
 // (RUN steps run in containers; layers are unpacked with their owners).
 func Build(ctx context.Context, store *image.Store, o Options) (*Result, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("build: needs root (steps run on overlay mounts, RUN in containers)")
+	}
 	release, err := store.Hold()
 	if err != nil {
 		return nil, err

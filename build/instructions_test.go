@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -222,3 +223,41 @@ RUN echo "uid:$(id -u) gid:$(id -g) groups:$(id -G)"
 		t.Errorf("mounts left under the store:\n%s", mounts)
 	}
 }
+
+// Cancelling the build kills a running RUN step and leaves nothing behind.
+func TestCancelRun(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := writerFunc(func(b []byte) (int, error) {
+		if strings.Contains(string(b), "started") {
+			cancel()
+		}
+		return len(b), nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := build.Build(ctx, e.store, build.Options{Context: dir, CgroupParent: e.cgroup, RuntimeRoot: e.runRoot, Output: out})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("build did not stop within a minute of being cancelled")
+	}
+	left, err := os.ReadDir(filepath.Join(e.store.Root(), "tmp"))
+	if err != nil || len(left) != 0 {
+		t.Errorf("scratch space after a cancelled build: %v %v", left, err)
+	}
+	if ents, _ := os.ReadDir(e.runRoot); len(ents) != 0 {
+		t.Errorf("RUN container records left: %v", ents)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
