@@ -194,12 +194,14 @@ SHELL ["/bin/sh", "-ec"]
 RUN echo "args:$BUILD_ONLY env:$FROM_ENV pwd:$(pwd) net:$(ls /sys/class/net | tr '\n' ' ')" && echo "$0" > /shell
 USER app
 RUN echo "uid:$(id -u) gid:$(id -g) groups:$(id -G)"
+RUN ["echo", "exec form $HOME"]
+RUN --network=host test "$(ls /sys/class/net)" != lo && echo host network
 `})
 	res, _, out, err := e.build(t, dir, build.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "args:arg-value env:env-value pwd:/work/dir net:lo \nuid:1000 gid:1000 groups:1000 2000\n"
+	want := "args:arg-value env:env-value pwd:/work/dir net:lo \nuid:1000 gid:1000 groups:1000 2000\nexec form $HOME\nhost network\n"
 	if out != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
