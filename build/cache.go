@@ -4,7 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -60,4 +64,34 @@ func lookup(store *image.Store, key string) (*cacheRecord, bool) {
 
 func record(store *image.Store, key string, cfg *v1.ConfigFile, layers []image.Layer) error {
 	return state.WriteJSON(cachePath(store, key), cacheRecord{Config: cfg, Layers: layers})
+}
+
+// PruneCache removes the build cache records whose layers are no longer in the store (after
+// an image prune, say) and returns how many it removed. Records are otherwise kept: they are
+// small, and each one saves a step.
+func PruneCache(store *image.Store) (int, error) {
+	ents, err := os.ReadDir(store.BuildCacheDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, e := range ents {
+		key, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if _, ok := lookup(store, key); ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(store.BuildCacheDir(), e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }
