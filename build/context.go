@@ -107,6 +107,9 @@ var errEscape = errors.New("outside the build context")
 func (s *source) resolve(src string) ([]string, error) {
 	rel, err := cleanSource(src)
 	if err != nil {
+		if !s.context {
+			return nil, fmt.Errorf("source %q climbs out of the root of %s", src, s.what)
+		}
 		return nil, fmt.Errorf("source %q is %w", src, err)
 	}
 	if strings.ContainsAny(rel, "*?[") {
