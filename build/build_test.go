@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stackrun/stack/build"
 	"github.com/stackrun/stack/image"
@@ -191,8 +190,6 @@ func (e *env) runImage(t *testing.T, ref string, args ...string) string {
 	}
 	return out.String()
 }
-
-var _ = specs.Version
 
 // Acceptance 1: stage 1 FROM busybox generates files with RUN, stage 2 FROM scratch copies
 // them and busybox with COPY --from; the final image runs and prints the expected output.

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/stackrun/stack/build"
 	"github.com/stackrun/stack/spec"
 )
@@ -136,7 +134,6 @@ ONBUILD RUN echo triggered > /triggered
 	if len(cfg.History) != 14 || empty != 11 || len(res.Image.Layers) != 3 {
 		t.Errorf("history %d entries, %d empty; %d layers", len(cfg.History), empty, len(res.Image.Layers))
 	}
-	_ = v1.Config{}
 
 	// A child runs the base's ONBUILD triggers right after FROM and does not inherit them.
 	child := writeContext(t, map[string]string{"Dockerfile": "FROM onbuild:1\nRUN cat /triggered\n"})

@@ -350,7 +350,7 @@ func (b *builder) copy(ctx context.Context, st *stage, sd instructions.SourcesAn
 			if add && (unpack == nil || *unpack) {
 				ao := o
 				ao.set = chown != ""
-				done, err := b.addArchive(ctx, src, r, rootfs, dest, ao)
+				done, err := b.addArchive(src, r, rootfs, dest, ao)
 				if err != nil {
 					return err
 				}
@@ -369,7 +369,7 @@ func (b *builder) copy(ctx context.Context, st *stage, sd instructions.SourcesAn
 // addArchive extracts r into dest through the store's safe unpacker when it is a local tar
 // archive (ADD's auto-extraction), and reports whether it was one.
 // Extracted entries keep the archive's owners unless --chown is given (o.set then).
-func (b *builder) addArchive(ctx context.Context, src *source, r, rootfs, dest string, o owner) (bool, error) {
+func (b *builder) addArchive(src *source, r, rootfs, dest string, o owner) (bool, error) {
 	p, err := src.path(r)
 	if err != nil {
 		return false, err
