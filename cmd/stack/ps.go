@@ -4,14 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/runtime/monitor"
@@ -168,10 +166,6 @@ func writeJSONLine(w io.Writer, v any) {
 	w.Write(append(b, '\n'))
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
