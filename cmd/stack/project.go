@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stackrun/stack/build"
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/spec"
@@ -55,7 +57,9 @@ func openProject(c *cli.Context, needFile bool) (*project, error) {
 	eng, err := engine.New(engine.Config{
 		Project: name, Root: c.String("root"), RunRoot: c.String("run-root"),
 		Containers: local.Containers{Host: h}, Networks: h.EngineNetworks(),
-		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h},
+		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h, BuildFunc: func(ctx context.Context, s *spec.Service) (string, error) {
+			return build.Service(ctx, h.Images, s, build.Options{Output: c.App.ErrWriter})
+		}},
 	})
 	if err != nil {
 		return nil, err
