@@ -176,13 +176,16 @@ func snapshot(t testing.TB, e *env) hostSnapshot {
 	return hostSnapshot{links: strings.Join(links, " "), nft: out("nft", "list", "tables"), mounts: strings.Join(mounts, "\n"), cgroups: strings.Join(cg, " ")}
 }
 
+// diff lists what after has that s had not: interfaces and nftables tables added, mounts under
+// the roots, cgroups of the project. Only additions count, so other tests running on the host
+// at the same time (their interfaces coming and going) do not make this one fail.
 func (s hostSnapshot) diff(after hostSnapshot) string {
 	var d []string
-	if s.links != after.links {
-		d = append(d, "interfaces: before "+s.links+"; after "+after.links)
+	if added := addedFields(s.links, after.links); added != "" {
+		d = append(d, "interfaces added: "+added)
 	}
-	if s.nft != after.nft {
-		d = append(d, "nftables: before "+s.nft+"; after "+after.nft)
+	if added := addedLines(s.nft, after.nft); added != "" {
+		d = append(d, "nftables tables added: "+added)
 	}
 	if after.mounts != "" {
 		d = append(d, "mounts left: "+after.mounts)
@@ -191,4 +194,32 @@ func (s hostSnapshot) diff(after hostSnapshot) string {
 		d = append(d, "cgroups left: "+after.cgroups)
 	}
 	return strings.Join(d, "\n")
+}
+
+func addedFields(before, after string) string {
+	had := map[string]bool{}
+	for _, f := range strings.Fields(before) {
+		had[f] = true
+	}
+	var added []string
+	for _, f := range strings.Fields(after) {
+		if !had[f] {
+			added = append(added, f)
+		}
+	}
+	return strings.Join(added, " ")
+}
+
+func addedLines(before, after string) string {
+	had := map[string]bool{}
+	for _, l := range strings.Split(before, "\n") {
+		had[l] = true
+	}
+	var added []string
+	for _, l := range strings.Split(after, "\n") {
+		if l != "" && !had[l] {
+			added = append(added, l)
+		}
+	}
+	return strings.Join(added, "; ")
 }
