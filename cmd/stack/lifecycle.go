@@ -59,6 +59,27 @@ func stopServices(ctx context.Context, p *project, services []string, timeout in
 	return errors.Join(errs...)
 }
 
+// eachContainer runs fn for every container of the named services (all when none), going on
+// after a failure and returning every error.
+func eachContainer(c *cli.Context, fn func(local.Containers, *engine.Record) error) error {
+	p, err := openProject(c, false)
+	if err != nil {
+		return err
+	}
+	recs, err := selectRecords(p, c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	cs := local.Containers{Host: p.host}
+	var errs []error
+	for _, r := range recs {
+		if err := fn(cs, r); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func lifecycleCommands() []*cli.Command {
 	timeout := &cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Usage: "seconds before SIGKILL (default: stop_grace_period)", Value: -1}
 	return []*cli.Command{
@@ -76,43 +97,18 @@ func lifecycleCommands() []*cli.Command {
 		{
 			Name: "start", Usage: "start existing containers", ArgsUsage: "[SERVICE...]", Flags: stackFileFlags(false),
 			Action: func(c *cli.Context) error {
-				p, err := openProject(c, false)
-				if err != nil {
-					return err
-				}
-				recs, err := selectRecords(p, c.Args().Slice())
-				if err != nil {
-					return err
-				}
-				cs := local.Containers{Host: p.host}
-				var errs []error
-				for _, r := range recs {
-					errs = append(errs, cs.Start(c.Context, r.ID))
-				}
-				return errors.Join(errs...)
+				return eachContainer(c, func(cs local.Containers, r *engine.Record) error { return cs.Start(c.Context, r.ID) })
 			},
 		},
 		{
 			Name: "restart", Usage: "restart containers", ArgsUsage: "[SERVICE...]", Flags: append(stackFileFlags(false), timeout),
 			Action: func(c *cli.Context) error {
-				p, err := openProject(c, false)
-				if err != nil {
-					return err
-				}
-				recs, err := selectRecords(p, c.Args().Slice())
-				if err != nil {
-					return err
-				}
-				cs := local.Containers{Host: p.host}
-				var errs []error
-				for _, r := range recs {
+				return eachContainer(c, func(cs local.Containers, r *engine.Record) error {
 					if err := cs.Stop(c.Context, r.ID, stopTimeout(r, c.Int("timeout"))); err != nil {
-						errs = append(errs, err)
-						continue
+						return err
 					}
-					errs = append(errs, cs.Start(c.Context, r.ID))
-				}
-				return errors.Join(errs...)
+					return cs.Start(c.Context, r.ID)
+				})
 			},
 		},
 		{

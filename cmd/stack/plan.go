@@ -23,15 +23,9 @@ Exit code: 0 when the host matches the file, 2 when changes are pending, 1 on er
 Examples:
    stack plan
    stack plan --format json | jq .actions`,
-		Flags: append(stackFileFlags(false),
+		Flags: append(append(stackFileFlags(false), planFlags()...),
 			&cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"},
-			&cli.BoolFlag{Name: "remove-orphans", Usage: "plan the removal of orphans"},
-			&cli.BoolFlag{Name: "force-recreate", Usage: "plan recreating every container"},
-			&cli.BoolFlag{Name: "no-recreate", Usage: "never plan a recreate"},
-			&cli.BoolFlag{Name: "no-deps", Usage: "leave out the named services' dependencies"},
-			&cli.StringSliceFlag{Name: "scale", Usage: "SERVICE=N replicas"},
-			&cli.StringFlag{Name: "pull", Usage: "always, missing, never"},
-			&cli.BoolFlag{Name: "build", Usage: "plan image builds"},
+			&cli.BoolFlag{Name: "no-start", Usage: "plan creating containers without starting them"},
 		),
 		Action: func(c *cli.Context) error {
 			popts, err := planOptions(c)

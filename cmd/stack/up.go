@@ -30,24 +30,31 @@ Examples:
    stack up -d                       # everything, in the background
    stack up -d --wait web            # web and what it needs, until healthy
    stack up -d --scale worker=3`,
-		Flags: append(stackFileFlags(false),
+		Flags: append(append(stackFileFlags(false), planFlags()...),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once started instead of following the logs"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait until services are running and healthy (implies -d)"},
 			&cli.DurationFlag{Name: "wait-timeout", Usage: "give up --wait after this long", Value: 0},
-			&cli.BoolFlag{Name: "remove-orphans", Usage: "remove containers of services no longer in the file"},
-			&cli.BoolFlag{Name: "force-recreate", Usage: "recreate containers even if nothing changed"},
-			&cli.BoolFlag{Name: "no-recreate", Usage: "never recreate existing containers"},
-			&cli.BoolFlag{Name: "no-deps", Usage: "do not start the named services' dependencies"},
 			&cli.BoolFlag{Name: "no-start", Usage: "create containers without starting them"},
-			&cli.StringSliceFlag{Name: "scale", Usage: "SERVICE=N replicas, overriding the file"},
-			&cli.StringFlag{Name: "pull", Usage: "pull images: always, missing, never (default: the service's pull_policy)"},
-			&cli.BoolFlag{Name: "build", Usage: "build images before starting"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 			&cli.StringFlag{Name: "progress", Usage: "progress output: plain or json", Value: "plain"},
 			&cli.BoolFlag{Name: "no-wait-lock", Usage: "fail instead of waiting when another command works on the project"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime: builtin, runc, crun or a path", Value: "builtin"},
 		),
 		Action: runUp,
+	}
+}
+
+// planFlags are the flags that change the plan, shared by up and plan so that plan shows
+// exactly what up with the same flags does.
+func planFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "remove-orphans", Usage: "remove containers of services no longer in the file"},
+		&cli.BoolFlag{Name: "force-recreate", Usage: "recreate containers even if nothing changed"},
+		&cli.BoolFlag{Name: "no-recreate", Usage: "never recreate existing containers"},
+		&cli.BoolFlag{Name: "no-deps", Usage: "leave out the named services' dependencies"},
+		&cli.StringSliceFlag{Name: "scale", Usage: "SERVICE=N replicas, overriding the file"},
+		&cli.StringFlag{Name: "pull", Usage: "pull images: always, missing, never (default: the service's pull_policy)"},
+		&cli.BoolFlag{Name: "build", Usage: "build images before starting"},
 	}
 }
 
