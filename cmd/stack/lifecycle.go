@@ -119,20 +119,10 @@ func lifecycleCommands() []*cli.Command {
 				if err != nil {
 					return usageError{fmt.Errorf("--signal: %w", err)}
 				}
-				p, err := openProject(c, false)
-				if err != nil {
-					return err
-				}
-				recs, err := selectRecords(p, c.Args().Slice())
-				if err != nil {
-					return err
-				}
-				var errs []error
-				for _, r := range recs {
-					sd, rd := p.host.MonitorDirs(r.ID)
-					errs = append(errs, monitor.Kill(c.Context, sd, rd, sig))
-				}
-				return errors.Join(errs...)
+				return eachContainer(c, func(cs local.Containers, r *engine.Record) error {
+					sd, rd := cs.MonitorDirs(r.ID)
+					return monitor.Kill(c.Context, sd, rd, sig)
+				})
 			},
 		},
 	}

@@ -166,7 +166,6 @@ func writeJSONLine(w io.Writer, v any) {
 	w.Write(append(b, '\n'))
 }
 
-
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 var _ = engine.Record{}
