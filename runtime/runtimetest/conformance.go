@@ -160,7 +160,9 @@ func (p inProcess) Delete(ctx context.Context, id string, force bool) error {
 
 // CLI adapts an OCI runtime binary with runc's command line (runc, crun, stack runtime) to
 // OCIRuntime. args come before the subcommand (e.g. "runtime" for stack); --root is added.
-func CLI(path, root string, args ...string) OCIRuntime { return cli{path: path, root: root, args: args} }
+func CLI(path, root string, args ...string) OCIRuntime {
+	return cli{path: path, root: root, args: args}
+}
 
 type cli struct {
 	path, root string
