@@ -450,10 +450,10 @@ func TestDeleteAfterKilledCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kill when the record first appears, once the pid is recorded, and once created.
+	// Kill when the record first appears, while the init is being set up, and once created.
 	for i, when := range []func(*runtime.State) bool{
 		func(*runtime.State) bool { return true },
-		func(s *runtime.State) bool { return s.Pid > 0 || s.Status == specs.StateCreated },
+		func(s *runtime.State) bool { return s.Status == specs.StateCreating },
 		func(s *runtime.State) bool { return s.Status == specs.StateCreated },
 	} {
 		id := fmt.Sprintf("killed-%d", i)
