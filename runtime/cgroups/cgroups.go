@@ -24,7 +24,8 @@ import (
 // every method is relative to that parent, e.g. "stack/<container-id>".
 type Driver interface {
 	// Apply creates the cgroup (in every managed hierarchy) and writes the limits in res; a nil
-	// res still installs the default device allowlist.
+	// res still installs the default device allowlist. Applying again updates the limits. After
+	// an error the cgroup may exist half-configured: Remove it.
 	Apply(path string, res *specs.LinuxResources) error
 	// AddProc moves pid into the cgroup in every managed hierarchy.
 	AddProc(path string, pid int) error
@@ -33,10 +34,11 @@ type Driver interface {
 	// Pids lists the processes in the cgroup (not in its descendants).
 	Pids(path string) ([]int, error)
 	// Remove deletes the cgroup and any cgroups below it; removing a missing cgroup is not an
-	// error.
+	// error. The cgroup must hold no live process (kill them first): a cgroup that stays busy
+	// for a few seconds is an error.
 	Remove(path string) error
-	// Paths maps each managed controller to the cgroup's absolute directory; v2 has one entry
-	// with the key "".
+	// Paths maps each managed controller to the cgroup's absolute directory (what exec joins);
+	// v2 has exactly one entry, with the key "".
 	Paths(path string) map[string]string
 }
 

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +36,7 @@ func New(parent string) (Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detect cgroup layout: %w", err)
 	}
-	l, err := detectLayout(strings.NewReader(string(mi)), strings.NewReader(string(pc)))
+	l, err := detectLayout(bytes.NewReader(mi), bytes.NewReader(pc))
 	if err != nil {
 		return nil, err
 	}

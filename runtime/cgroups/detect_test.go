@@ -1,6 +1,8 @@
 package cgroups
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -126,5 +128,38 @@ func TestLayoutDriverParent(t *testing.T) {
 	}
 	if _, ok := p["blkio"]; ok {
 		t.Errorf("unmanaged blkio in Paths: %v", p)
+	}
+}
+
+// TestNewFollowsOwnCgroup checks, on whatever host runs the tests, that every directory New("")
+// would use is a child of this process's own cgroup as /proc/self/cgroup names it.
+func TestNewFollowsOwnCgroup(t *testing.T) {
+	d, err := New("")
+	if err != nil {
+		t.Skipf("no usable cgroup layout: %v", err)
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := parseProcCgroup(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := d.Paths("child")
+	if len(paths) == 0 {
+		t.Fatal("no paths")
+	}
+	for c, dir := range paths {
+		if filepath.Base(dir) != "child" {
+			t.Errorf("%s: %s", c, dir)
+		}
+		parent := filepath.Dir(dir)
+		if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+			t.Errorf("%s: own cgroup %s: %v", c, parent, err)
+		}
+		if !strings.HasSuffix(parent, strings.TrimSuffix(own[c], "/")) {
+			t.Errorf("%s: %s is not below own cgroup %q", c, dir, own[c])
+		}
 	}
 }

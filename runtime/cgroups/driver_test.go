@@ -328,3 +328,21 @@ func TestV2ControllerNotAvailable(t *testing.T) {
 		t.Errorf("Stats without controllers = %+v, %v", st, err)
 	}
 }
+
+func TestV1CpusetCoMounted(t *testing.T) {
+	root := t.TempDir()
+	m := filepath.Join(root, "cpu,cpuset")
+	put(t, m, "cpuset.cpus", "0-3\n")
+	put(t, m, "cpuset.mems", "0\n")
+	put(t, filepath.Join(root, "devices"), "devices.list", "a *:* rwm\n")
+	d := NewV1(map[string]string{"cpu": m, "cpuset": m, "devices": filepath.Join(root, "devices")},
+		map[string]string{"cpu": "", "cpuset": "", "devices": ""})
+	if err := d.Apply("a/b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(m, "a"), filepath.Join(m, "a/b")} {
+		if got := get(t, dir, "cpuset.cpus"); got != "0-3" {
+			t.Errorf("%s cpuset.cpus = %q", dir, got)
+		}
+	}
+}

@@ -108,26 +108,20 @@ func readPids(dir string) ([]int, error) {
 	return out, nil
 }
 
-// mkdirs creates dir and any missing parents from base down (base itself must exist) and
-// returns the directories it created, outermost first.
-func mkdirs(base, rel string) ([]string, error) {
+// mkdirs creates base/rel and any missing directories between them; base itself must exist
+// (it is the parent cgroup, never created here).
+func mkdirs(base, rel string) error {
 	if _, err := os.Stat(base); err != nil {
-		return nil, fmt.Errorf("parent cgroup: %w", err)
+		return fmt.Errorf("parent cgroup: %w", err)
 	}
-	var created []string
 	dir := base
 	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
 		dir = filepath.Join(dir, part)
-		err := os.Mkdir(dir, 0o755)
-		switch {
-		case err == nil:
-			created = append(created, dir)
-		case errors.Is(err, fs.ErrExist):
-		default:
-			return created, err
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
 		}
 	}
-	return created, nil
+	return nil
 }
 
 // removeTree removes the cgroup dir and every cgroup below it, deepest first. rmdir is

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -94,18 +95,18 @@ func (d *v1) apply(path string, res *specs.LinuxResources) error {
 			continue
 		}
 		done[dir] = true
-		base := filepath.Join(d.mounts[c], d.own[c])
-		created, err := mkdirs(base, path)
-		if err != nil {
+		if err := mkdirs(filepath.Join(d.mounts[c], d.own[c]), path); err != nil {
 			return fmt.Errorf("create %s cgroup: %w", c, err)
 		}
-		if c == "cpuset" {
-			// A new cpuset starts with no cpus and no memory nodes, and takes no tasks
-			// until both are set: inherit the parent's for every level just created.
-			for _, nd := range created {
-				if err := inheritCpuset(nd); err != nil {
-					return err
-				}
+	}
+	if _, ok := paths["cpuset"]; ok {
+		// A new cpuset starts with no cpus and no memory nodes, and takes no tasks until
+		// both are set: every empty level below the parent inherits its parent's.
+		dir := filepath.Join(d.mounts["cpuset"], d.own["cpuset"])
+		for _, part := range strings.Split(filepath.ToSlash(path), "/") {
+			dir = filepath.Join(dir, part)
+			if err := inheritCpuset(dir); err != nil {
+				return err
 			}
 		}
 	}
@@ -202,9 +203,11 @@ func (d *v1) stats(path string) (*Stats, error) {
 		if n, ok := oc["oom_kill"]; ok {
 			st.OOMKills = n
 		} else if err == nil {
-			// Kernels before 4.13 do not count kills; hitting the limit with the OOM
-			// killer enabled is the best evidence left.
-			st.OOMKills = st.MemoryFailCnt
+			// Kernels before 4.13 do not count kills; hitting the limit (memory alone, or
+			// memory+swap when that is the one set) is the best evidence left.
+			var swFail uint64
+			read("memory", "memory.memsw.failcnt", &swFail)
+			st.OOMKills = st.MemoryFailCnt + swFail
 		}
 	}
 	read("cpuacct", "cpuacct.usage", &st.CPUUsageNanos)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // v2 drives a unified hierarchy: one directory per container holds every controller's files,
@@ -60,7 +61,7 @@ func (d *v2) apply(path string, res *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mkdirs(d.base, path); err != nil {
+	if err := mkdirs(d.base, path); err != nil {
 		return fmt.Errorf("create cgroup: %w", err)
 	}
 	if err := d.enableControllers(path, settings); err != nil {
@@ -137,7 +138,13 @@ func enableIn(dir string, want []string, need map[string]bool) error {
 		if on[c] {
 			continue
 		}
-		if err := writeFile(dir, "cgroup.subtree_control", "+"+c); err != nil && need[c] {
+		err := writeFile(dir, "cgroup.subtree_control", "+"+c)
+		switch {
+		case err == nil || !need[c]:
+		case errors.Is(err, unix.EBUSY):
+			return fmt.Errorf("enable controller %s in %s: the cgroup has processes of its own, "+
+				"so the kernel keeps controllers off below it; use a parent cgroup that holds no processes: %w", c, dir, err)
+		default:
 			return fmt.Errorf("enable controller %s: %w", c, err)
 		}
 	}
