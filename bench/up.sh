@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/up.sh: stack's reconcile figures, medians over REPS runs, for stacks of N busybox
-# services (mem_limit 64m, cpu_shares 512, each `sleep`), the same shape the peer benchmarks in
+# services (mem_limit 64m, cpu_shares 512, a sleep that exits on SIGTERM), the same shape
+# (gen_compose in lib.sh) the peer benchmarks in
 # ../shared/bench-peers use:  up -d (from nothing), no-op up, changed up (one service), down.
 # PEERS=1 also runs the peers' engine benchmark (docker-compose, podman-compose; ~19 min) in the
 # same run, so the figures stand side by side (see ../shared/bench-peers/README.md).
@@ -31,7 +32,7 @@ gen() { # gen N TAG > file
 		cat <<YAML
   s$i:
     image: stack-bench:latest
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
     mem_limit: 64m
     cpu_shares: 512
     environment:
