@@ -38,6 +38,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:                   "stack",
 		Usage:                  "run multi-container applications from a Compose file, without a daemon",
+		Description:            rootDescription,
 		Version:                version,
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true,
@@ -53,6 +54,7 @@ func newApp() *cli.App {
 // commands lists every registered subcommand. Only commands that really work are here.
 func commands() []*cli.Command {
 	return append([]*cli.Command{
+		completionCommand(),
 		configCommand(),
 		downCommand(),
 		execCommand(),
