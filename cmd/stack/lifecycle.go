@@ -86,6 +86,9 @@ func lifecycleCommands() []*cli.Command {
 		{
 			Name: "stop", Usage: "stop containers (stop_signal, grace period, then SIGKILL); restart policies do not undo it",
 			ArgsUsage: "[SERVICE...]", Flags: append(stackFileFlags(false), timeout),
+			Description: "Examples:\n" +
+				"   stack stop            # every container of the project\n" +
+				"   stack stop -t 1 web   # web, SIGKILL after 1 s",
 			Action: func(c *cli.Context) error {
 				p, err := openProject(c, false)
 				if err != nil {
@@ -96,12 +99,20 @@ func lifecycleCommands() []*cli.Command {
 		},
 		{
 			Name: "start", Usage: "start existing containers", ArgsUsage: "[SERVICE...]", Flags: stackFileFlags(false),
+			Description: "Starts what stop stopped, as it was; up is what applies changes to the file.\n\n" +
+				"Examples:\n" +
+				"   stack start\n" +
+				"   stack start web api",
 			Action: func(c *cli.Context) error {
 				return eachContainer(c, func(cs local.Containers, r *engine.Record) error { return cs.Start(c.Context, r.ID) })
 			},
 		},
 		{
 			Name: "restart", Usage: "restart containers", ArgsUsage: "[SERVICE...]", Flags: append(stackFileFlags(false), timeout),
+			Description: "Stops and starts the same containers; changes to the file need up, not restart.\n\n" +
+				"Examples:\n" +
+				"   stack restart\n" +
+				"   stack restart -t 5 api",
 			Action: func(c *cli.Context) error {
 				return eachContainer(c, func(cs local.Containers, r *engine.Record) error {
 					if err := cs.Stop(c.Context, r.ID, stopTimeout(r, c.Int("timeout"))); err != nil {
@@ -114,6 +125,9 @@ func lifecycleCommands() []*cli.Command {
 		{
 			Name: "kill", Usage: "send a signal to containers (default SIGKILL)", ArgsUsage: "[SERVICE...]",
 			Flags: append(stackFileFlags(false), &cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "SIGKILL", Usage: "signal name or number"}),
+			Description: "Examples:\n" +
+				"   stack kill web\n" +
+				"   stack kill -s HUP api   # e.g. to make it reload its configuration",
 			Action: func(c *cli.Context) error {
 				sig, err := parseSignal(c.String("signal"))
 				if err != nil {

@@ -38,6 +38,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:                   "stack",
 		Usage:                  "run multi-container applications from a Compose file, without a daemon",
+		Description:            rootDescription,
 		Version:                version,
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true,
@@ -54,6 +55,7 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return append([]*cli.Command{
 		buildCommand(),
+		completionCommand(),
 		configCommand(),
 		downCommand(),
 		execCommand(),

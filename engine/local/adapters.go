@@ -3,6 +3,9 @@ package local
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/image"
@@ -61,11 +64,32 @@ func (i Images) List(ctx context.Context) (map[string]string, error) {
 	out := map[string]string{}
 	for _, img := range imgs {
 		for _, t := range img.RepoTags {
-			out[t] = img.ID
-			out[image.ShortRef(t)] = img.ID
+			for _, ref := range refAliases(t) {
+				out[ref] = img.ID
+			}
 		}
 	}
 	return out, nil
+}
+
+// refAliases lists the spellings a stack file may use for the canonical tag canon: the planner
+// looks an image up by the service's image string as written, so "busybox", "busybox:latest"
+// and "docker.io/library/busybox" must all find index.docker.io/library/busybox:latest.
+func refAliases(canon string) []string {
+	short := image.ShortRef(canon)
+	out := []string{canon, short}
+	if rest, ok := strings.CutPrefix(canon, name.DefaultRegistry+"/"); ok {
+		out = append(out, "docker.io/"+rest)
+		if rest != short { // an official image: library/ may be left out
+			out = append(out, "docker.io/"+short, rest)
+		}
+	}
+	for _, ref := range out {
+		if repo, ok := strings.CutSuffix(ref, ":latest"); ok {
+			out = append(out, repo)
+		}
+	}
+	return out
 }
 
 func (i Images) Pull(ctx context.Context, ref string) (string, error) {
