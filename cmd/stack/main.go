@@ -57,6 +57,8 @@ func commands() []*cli.Command {
 		downCommand(),
 		execCommand(),
 		imageCommand(),
+		infoCommand(),
+		inspectCommand(),
 		logsCommand(),
 		planCommand(),
 		psCommand(),
