@@ -55,6 +55,7 @@ func commands() []*cli.Command {
 	return append([]*cli.Command{
 		configCommand(),
 		downCommand(),
+		eventsCommand(),
 		execCommand(),
 		imageCommand(),
 		infoCommand(),
