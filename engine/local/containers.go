@@ -14,6 +14,7 @@ import (
 
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/engine/oci"
+	"github.com/stackrun/stack/events"
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/network"
 	"github.com/stackrun/stack/planner"
@@ -131,7 +132,12 @@ func (c Containers) Create(ctx context.Context, cs *engine.ContainerSpec) (err e
 	if err != nil {
 		return err
 	}
-	return state.WriteJSON(filepath.Join(dir, "local.json"), &launchRecord{ID: cs.ID, Name: cs.Name, ImageID: img.ID, Monitor: mc})
+	mc.Events = c.eventSink(cs)
+	if err := state.WriteJSON(filepath.Join(dir, "local.json"), &launchRecord{ID: cs.ID, Name: cs.Name, ImageID: img.ID, Monitor: mc}); err != nil {
+		return err
+	}
+	c.journal(mc.Events, events.Create, cs.ID)
+	return nil
 }
 
 func hasEnv(env []string, key string) bool {
@@ -384,7 +390,8 @@ func (c Containers) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("container %s: %w", id, engine.ErrNotFound)
 		}
 	}
-	return c.cleanup(ctx, id)
+	sink := c.sinkOf(id)
+	return c.destroyed(sink, id, c.cleanup(ctx, id))
 }
 
 func (c Containers) cleanup(ctx context.Context, id string) error {

@@ -47,6 +47,9 @@ type Config struct {
 	// Adopt makes the monitor take over a container that is already running (its previous
 	// monitor died) instead of creating one.
 	Adopt bool `json:"adopt,omitempty"`
+	// Events, when set, is where the monitor appends start, die, oom, restart and
+	// health_status events (see events.go).
+	Events *EventSink `json:"events,omitempty"`
 }
 
 // RestartPolicy is Compose's restart: no, always, on-failure[:N], unless-stopped.

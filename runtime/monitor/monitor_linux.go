@@ -459,6 +459,7 @@ func oomKilled(dir string) bool {
 }
 
 func (m *monitor) write() error {
+	m.journal()
 	return state.WriteJSON(filepath.Join(m.cfg.StateDir, statusFile), &m.st)
 }
 
