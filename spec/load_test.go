@@ -106,7 +106,15 @@ func TestExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			st, err := Load(context.Background(), Options{Files: []string{f}, Environ: []string{}})
+			files := []string{f}
+			// An override (stack.dev.yaml) is loaded over its base (stack.yaml), as it is used.
+			if parts := strings.SplitN(filepath.Base(f), ".", 3); len(parts) == 3 {
+				base := filepath.Join(filepath.Dir(f), parts[0]+"."+parts[2])
+				if _, err := os.Stat(base); err == nil {
+					files = []string{base, f}
+				}
+			}
+			st, err := Load(context.Background(), Options{Files: files, Environ: []string{}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,9 +20,10 @@ import (
 
 func buildCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "build",
-		Usage:     "build the images of services that have a build section",
-		ArgsUsage: "[SERVICE...]",
+		Name:        "build",
+		Usage:       "build the images of services that have a build section",
+		Description: "Builds with stack's own runtime for RUN steps; unchanged steps come from the cache.\n\nExamples:\n   stack build\n   stack build --no-cache --build-arg VERSION=1.2 web\n   stack up -d --build",
+		ArgsUsage:   "[SERVICE...]",
 		Flags: append(stackFileFlags(false),
 			&cli.BoolFlag{Name: "no-cache", Usage: "run every step, ignoring the build cache"},
 			&cli.BoolFlag{Name: "pull", Usage: "pull base images even when present"},

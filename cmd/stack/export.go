@@ -12,6 +12,8 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
 		Usage: "render the stack file for another engine",
+		Description: `Examples:
+   stack export k8s -o k8s/ && kubectl apply -f k8s/`,
 		Subcommands: []*cli.Command{{
 			Name:  "k8s",
 			Usage: "write Kubernetes manifests for the stack (kubectl apply -f DIR/)",

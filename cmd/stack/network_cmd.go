@@ -23,8 +23,9 @@ import (
 func networkCommand() *cli.Command {
 	projectFlag := &cli.StringFlag{Name: "project", Usage: "only networks of this project"}
 	return &cli.Command{
-		Name:  "network",
-		Usage: "manage networks (ls, inspect, create, rm, prune)",
+		Name:        "network",
+		Usage:       "manage networks (ls, inspect, create, rm, prune)",
+		Description: "Examples:\n   stack network ls\n   stack network inspect shop_default\n   stack network prune",
 		Subcommands: []*cli.Command{
 			{
 				Name:    "ls",
@@ -208,9 +209,10 @@ func networkPrune(c *cli.Context) error {
 
 func portCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "port",
-		Usage:     "print the host address a container port of a service is published on",
-		ArgsUsage: "SERVICE PRIVATE_PORT",
+		Name:        "port",
+		Usage:       "print the host address a container port of a service is published on",
+		Description: "Examples:\n   stack port web 80\n   stack port --protocol udp --index 2 dns 53",
+		ArgsUsage:   "SERVICE PRIVATE_PORT",
 		Flags: append(stackFileFlags(false),
 			&cli.StringFlag{Name: "protocol", Value: "tcp", Usage: "tcp or udp"},
 			&cli.IntFlag{Name: "index", Value: 1, Usage: "replica number of the service's container"},
