@@ -10,8 +10,10 @@ TEST_PKGS := busybox-static runc skopeo docker-registry iproute2 nftables
 
 all: build
 
+# stack-shim (monitors, container inits) goes next to stack, which uses it from there.
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/stack
+	$(GO) build -o $(dir $(BIN))stack-shim ./cmd/stack-shim
 
 # deps installs the Debian packages the tests need, only those missing, and only as root.
 deps:

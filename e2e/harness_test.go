@@ -43,10 +43,15 @@ func stackBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "stack")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/stack")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		// stack-shim next to stack, as make build installs them: monitors and container
+		// inits run from it.
+		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"}} {
+			cmd := exec.Command("go", "build", "-o", b[0], b[1])
+			cmd.Dir = repoRoot(t)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {

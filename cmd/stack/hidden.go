@@ -7,19 +7,16 @@ import (
 	_ "github.com/stackrun/stack/runtime/nsenter" // joins a container's namespaces for exec, before Go starts
 )
 
-// hiddenModes maps a hidden argv[1] to its entry point. Entries never return. They are not
+// runHiddenMode hands a hidden argv[1] to its entry point. Entries never return. They are not
 // listed in --help; they are how stack re-executes itself as a container's init or monitor.
-var hiddenModes = map[string]func(){
-	runtime.InitArg: runtime.InitMain,
-	runtime.ExecArg: runtime.ExecMain,
-	monitor.Mode:    func() { monitor.Main(builtin.New) },
-}
-
+// cmd/stack-shim holds the same modes without the CLI (see its doc comment).
 func runHiddenMode(args []string) {
 	if len(args) < 2 {
 		return
 	}
-	if entry, ok := hiddenModes[args[1]]; ok {
+	modes := runtime.HiddenModes()
+	modes[monitor.Mode] = func() { monitor.Main(builtin.New) }
+	if entry, ok := modes[args[1]]; ok {
 		entry()
 	}
 }

@@ -205,7 +205,7 @@ func (c Containers) monitorConfig(cs *engine.ContainerSpec, s *spec.Service, def
 	}
 	mc := monitor.Config{
 		ID: cs.ID, Bundle: c.containerDir(cs.ID), StateDir: c.monitorDir(cs.ID), RunDir: c.runDir(cs.ID),
-		Restart: restart, Runtime: c.Runtime,
+		Restart: restart, Runtime: c.Runtime, Executable: shimPath(),
 	}
 	if s.Logging != nil {
 		if v := s.Logging.Options["max-size"]; v != "" {
@@ -471,4 +471,18 @@ func removeEmptyCgroupParents(bundleConfig string) {
 			_ = unix.Rmdir(dir)
 		}
 	}
+}
+
+// shimPath is cmd/stack-shim when it lies next to the running stack binary: monitors and
+// container inits then run from it instead of the whole CLI. "" (stack itself) otherwise.
+func shimPath() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), "stack-shim")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return p
+	}
+	return ""
 }

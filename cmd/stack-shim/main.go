@@ -1,0 +1,29 @@
+// Command stack-shim is stack's lean companion binary: it holds only the hidden modes stack
+// re-executes itself in (the per-container monitor, the container init, the exec helper) and
+// none of the CLI, so the process that stays alive for every container, and the one that starts
+// every container process, do not pay for the CLI's dependencies (compose-go's schema, the
+// registry client, ...): less memory per monitor and a faster start. stack uses it when it
+// lies next to the stack binary (make build puts it there) and falls back to itself otherwise.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/stackrun/stack/runtime"
+	"github.com/stackrun/stack/runtime/builtin"
+	"github.com/stackrun/stack/runtime/monitor"
+	_ "github.com/stackrun/stack/runtime/nsenter" // joins a container's namespaces for exec, before Go starts
+)
+
+func main() {
+	modes := runtime.HiddenModes()
+	modes[monitor.Mode] = func() { monitor.Main(builtin.New) }
+	if len(os.Args) > 1 {
+		if entry, ok := modes[os.Args[1]]; ok {
+			entry() // never returns
+		}
+	}
+	fmt.Fprintln(os.Stderr, "stack-shim is started by stack itself (monitor, container init, exec); run stack instead")
+	os.Exit(2)
+}
