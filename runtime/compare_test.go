@@ -26,6 +26,9 @@ func TestSameAsRunc(t *testing.T) {
 		if err := drv.Remove(parent); err != nil {
 			t.Errorf("remove cgroup %s: %v", parent, err)
 		}
+		if err := runtimetest.RemoveCgroupTree(parent); err != nil {
+			t.Errorf("remove cgroup %s: %v", parent, err)
+		}
 	})
 	stack := runtimetest.Stack(runtime.New(runtime.Options{Root: t.TempDir()}))
 	rootfs := t.TempDir()

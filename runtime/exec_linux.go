@@ -178,9 +178,18 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, stdio I
 // namespaces after the runtime/nsenter constructor ran. It never returns.
 func ExecMain() {
 	goruntime.LockOSThread()
+	// The constructor closes the pid namespace fd once it has joined every namespace; if the
+	// fd is still open it never ran (runtime/nsenter not linked in) and we are on the host.
+	// Checked first, before anything here opens an fd that could take its number.
+	n, err := strconv.Atoi(os.Getenv(envNsenterPidNS))
+	onHost := err != nil || fcntlOK(n)
 	sock, err := fdFromEnv(envExecSock)
-	if err != nil || os.Getenv(envNsenterPidNS) == "" {
-		fmt.Fprintln(os.Stderr, "stack exec: not started by the runtime (is runtime/nsenter linked in?)")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stack exec: not started by the runtime")
+		os.Exit(126)
+	}
+	if onHost {
+		reply(sock, &StepError{Step: "join namespaces", Msg: "runtime/nsenter is not linked into this binary"})
 		os.Exit(126)
 	}
 	var cfg execConfig
@@ -221,4 +230,9 @@ func runExec(cfg *execConfig) error {
 	}
 	err = syscall.Exec(path, p.Args, withHome(p.Env, p.User.UID))
 	return fail("exec "+p.Args[0], err)
+}
+
+func fcntlOK(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
 }

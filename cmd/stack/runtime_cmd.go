@@ -136,6 +136,20 @@ func runtimeCommand() *cli.Command {
 				Action: runtimeList,
 			},
 			{
+				Name: "stats", Usage: "print a container's cgroup counters as JSON", ArgsUsage: "ID",
+				Action: func(c *cli.Context) error {
+					id, err := oneID(c)
+					if err != nil {
+						return err
+					}
+					st, err := newRuntime(c).Stats(c.Context, id)
+					if err != nil {
+						return err
+					}
+					return printJSON(c.App.Writer, st)
+				},
+			},
+			{
 				Name: "ps", Usage: "list the processes of a container (host pids)", ArgsUsage: "ID",
 				Flags:  []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
 				Action: runtimePs,

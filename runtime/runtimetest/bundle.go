@@ -165,3 +165,29 @@ func (b *Bundle) Write(t testing.TB) string {
 	}
 	return b.Dir
 }
+
+// AddProbe builds the probe program (runtime/runtimetest/probe) statically and installs it in
+// rootfs as /bin/probe, and as /bin/probe-suid: owned by root with the setuid bit.
+func AddProbe(t testing.TB, rootfs string) {
+	t.Helper()
+	bin := filepath.Join(rootfs, "bin", "probe")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/stackrun/stack/runtime/runtimetest/probe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suid := filepath.Join(rootfs, "bin", "probe-suid")
+	if err := os.WriteFile(suid, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(suid, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(suid, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+}
