@@ -1,8 +1,11 @@
 package runtime_test
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stackrun/stack/internal/testutil"
@@ -51,10 +54,9 @@ func TestConformanceRunc(t *testing.T) {
 	runtimetest.Conformance(t, runtimetest.CLI(path, t.TempDir()), bundles)
 }
 
-// TestConformanceStackCLI drives `stack runtime` built from this tree, as a separate
-// process per operation (as users and `--runtime` adapters do).
-func TestConformanceStackCLI(t *testing.T) {
-	testutil.RequireRoot(t)
+// buildStack builds the stack binary from this tree (once per test).
+func buildStack(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the stack binary")
 	}
@@ -62,6 +64,74 @@ func TestConformanceStackCLI(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/stackrun/stack/cmd/stack").CombinedOutput(); err != nil {
 		t.Fatalf("build stack: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestConformanceStackCLI drives `stack runtime` built from this tree, as a separate
+// process per operation (as users and `--runtime` adapters do).
+func TestConformanceStackCLI(t *testing.T) {
+	testutil.RequireRoot(t)
+	bin := buildStack(t)
 	bundles := conformanceBundles(t)
 	runtimetest.Conformance(t, runtimetest.CLI(bin, t.TempDir(), "runtime"), bundles)
+}
+
+// TestStackCLI covers the commands the conformance suite does not: run (exit code), exec
+// (output and exit code), list, ps, stats.
+func TestStackCLI(t *testing.T) {
+	testutil.RequireRoot(t)
+	bin := buildStack(t)
+	bundles := conformanceBundles(t)
+	root := t.TempDir()
+	stack := func(args ...string) (string, int) {
+		t.Helper()
+		// Output goes to a file, not a pipe: `run -d` hands its stdio to the container, and
+		// a pipe would stay open as long as the container runs.
+		f, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := exec.Command(bin, append([]string{"runtime", "--root", root}, args...)...)
+		cmd.Stdout = f
+		err = cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("stack %v: %v", args, err)
+		}
+		out, _ := os.ReadFile(f.Name())
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	t.Cleanup(func() { stack("delete", "--force", "cli-bg") })
+
+	if out, code := stack("run", "--bundle", bundles(t, "cli-run", "sh", "-c", "echo hi; exit 7"), "cli-run"); out != "hi\n" || code != 7 {
+		t.Errorf("run: %q, exit %d; want hi, 7", out, code)
+	}
+	if out, _ := stack("list", "-q"); out != "" {
+		t.Errorf("run left a container: %q", out)
+	}
+	if _, code := stack("run", "-d", "--bundle", bundles(t, "cli-bg", "sleep", "1000"), "cli-bg"); code != 0 {
+		t.Fatalf("run -d: exit %d", code)
+	}
+	if out, code := stack("exec", "cli-bg", "sh", "-c", "hostname; exit 3"); out != "stk-test\n" || code != 3 {
+		t.Errorf("exec: %q, exit %d; want stk-test, 3", out, code)
+	}
+	if out, code := stack("exec", "--user", "1000:1000", "--cwd", "/tmp", "-e", "X=y", "cli-bg", "sh", "-c", "echo $(id -u) $PWD $X"); out != "1000 /tmp y\n" || code != 0 {
+		t.Errorf("exec with user/cwd/env: %q, exit %d", out, code)
+	}
+	if out, _ := stack("list"); !strings.Contains(out, "cli-bg") || !strings.Contains(out, "running") {
+		t.Errorf("list: %q", out)
+	}
+	if out, _ := stack("ps", "--format", "json", "cli-bg"); !strings.HasPrefix(out, "[") || strings.Count(out, ",") != 0 {
+		t.Errorf("ps: %q, want the one pid of sleep", out)
+	}
+	if out, code := stack("stats", "cli-bg"); code != 0 || !strings.Contains(out, `"Pids": 1`) {
+		t.Errorf("stats: %q, exit %d", out, code)
+	}
+	if _, code := stack("delete", "cli-bg"); code == 0 {
+		t.Error("delete of a running container without --force succeeded")
+	}
+	if _, code := stack("delete", "--force", "cli-bg"); code != 0 {
+		t.Errorf("delete --force: exit %d", code)
+	}
 }
