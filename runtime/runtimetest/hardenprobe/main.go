@@ -3,6 +3,7 @@
 //
 //	hardenprobe syscalls         prints key=value lines: what keyctl, unshare, mount, clone3,
 //	                             setns return, and the Seccomp field of /proc/self/status
+//	hardenprobe fds              prints "fds=0,1,2": the open fds of this process
 //	hardenprobe keyring          prints "session=ID", the serial of the session keyring
 //	hardenprobe exeattack FILE   until FILE exists: catches every other process of the
 //	                             container, holds an O_PATH fd of its /proc/PID/exe, and tries
@@ -39,6 +40,8 @@ func main() {
 			return
 		}
 		fmt.Printf("session=%d\n", id)
+	case "fds":
+		fds()
 	case "exeattack":
 		exeattack(os.Args[2])
 	default:
@@ -152,4 +155,36 @@ func exeattack(stop string) {
 	}
 	sort.Strings(out)
 	fmt.Println(strings.Join(out, "\n"))
+}
+
+// fds lists /proc/self/fd with raw syscalls: os.ReadDir would start Go's netpoller and add its
+// own fds to the list.
+func fds() {
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Printf("fds=%v\n", err)
+		return
+	}
+	buf := make([]byte, 8192)
+	var names []string
+	for {
+		n, err := unix.Getdents(dir, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, got := unix.ParseDirent(buf[:n], -1, nil)
+		names = append(names, got...)
+	}
+	var out []int
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd != dir {
+			out = append(out, fd)
+		}
+	}
+	sort.Ints(out)
+	s := make([]string, len(out))
+	for i, fd := range out {
+		s[i] = strconv.Itoa(fd)
+	}
+	fmt.Printf("fds=%s\n", strings.Join(s, ","))
 }
