@@ -192,8 +192,10 @@ func ExecMain() {
 	// The constructor closes the pid namespace fd once it has joined every namespace; if the
 	// fd is still open it never ran (runtime/nsenter not linked in) and we are on the host.
 	// Checked first, before anything here opens an fd that could take its number.
+	// The number may be taken again by then: Go's runtime keeps a cgroup cpu file open from
+	// its start (container-aware GOMAXPROCS), so look at what the fd is, not only whether.
 	n, err := strconv.Atoi(os.Getenv(envNsenterPidNS))
-	onHost := err != nil || fcntlOK(n)
+	onHost := err != nil || stillPidNS(n)
 	sock, err := fdFromEnv(envExecSock)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stack exec: not started by the runtime")
@@ -243,7 +245,7 @@ func runExec(cfg *execConfig) error {
 	return fail("exec "+p.Args[0], err)
 }
 
-func fcntlOK(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
+func stillPidNS(fd int) bool {
+	l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	return err == nil && strings.HasPrefix(l, "pid:[")
 }
