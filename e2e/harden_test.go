@@ -203,16 +203,24 @@ func TestHardenStoreNotReachable(t *testing.T) {
 	e.hardenImage("stk-harden:latest", nil)
 	f := e.stackFile("stk-harden:latest")
 	e.must(append(f, "up", "-d")...)
-	// Let nobody reach the state root itself, so what is checked is stack's own modes.
-	for d := e.root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d != e.root {
+	// Let nobody reach the directory holding the state root (the test's temp dirs, 0700), so
+	// what is checked is stack's own modes; the control below proves nobody gets that far.
+	for d := filepath.Dir(e.root); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if d == e.root {
-			break
-		}
 	}
-	os.Chmod(filepath.Dir(e.root), 0o755)
+	asNobody := func(args ...string) (string, error) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	if out, err := asNobody("ls", filepath.Dir(e.root)); err != nil {
+		t.Fatalf("control: nobody cannot list the state root's parent: %v %s", err, out)
+	}
 	layers, _ := filepath.Glob(filepath.Join(e.root, "images", "layers", "*", "diff"))
 	rootfs, _ := filepath.Glob(filepath.Join(e.root, "containers", "*", "rootfs"))
 	if len(layers) == 0 || len(rootfs) == 0 {
@@ -221,12 +229,8 @@ func TestHardenStoreNotReachable(t *testing.T) {
 	paths := append([]string{e.root}, layers[0], rootfs[0])
 	for _, p := range paths {
 		for _, probe := range [][]string{{"ls", p}, {"stat", filepath.Join(p, "bin")}} {
-			cmd := exec.Command(probe[0], probe[1:]...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Run(); err == nil {
-				t.Errorf("as nobody, %v succeeded:\n%s", probe, out.String())
+			if out, err := asNobody(probe...); err == nil {
+				t.Errorf("as nobody, %v succeeded:\n%s", probe, out)
 			}
 		}
 	}
