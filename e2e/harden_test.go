@@ -276,3 +276,48 @@ func TestHardenImageSymlinks(t *testing.T) {
 		}
 	}
 }
+
+// TestHardenImageSymlinksProcDev: issue 11 acceptance 2, the rest. An image whose /proc and
+// /dev/null are symlinks to a host directory: up works with the directory untouched (the
+// runtime mounts inside the rootfs), or fails clearly; never a mount or write outside.
+func TestHardenImageSymlinksProcDev(t *testing.T) {
+	e := newEnv(t)
+	canaryDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(canaryDir, "null"), []byte("canary\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(canaryDir, "proc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.hardenImage("stk-harden-procdev:latest", func(root string) {
+		if err := os.Symlink(filepath.Join(canaryDir, "proc"), filepath.Join(root, "proc")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(canaryDir, "null"), filepath.Join(root, "dev", "null")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f := e.stackFile("stk-harden-procdev:latest")
+	out, err := e.run(append(f, "up", "-d")...)
+	t.Logf("up: %v\n%s", err, out)
+	if err == nil {
+		if out, err := e.run(append(f, "exec", "box", "sh", "-c", "echo x > /dev/null; cat /proc/self/comm")...); err != nil {
+			t.Errorf("exec: %v\n%s", err, out)
+		}
+	} else if !strings.Contains(out, "proc") && !strings.Contains(out, "symlink") {
+		t.Errorf("up failed without naming the path at fault:\n%s", out)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), canaryDir) {
+		t.Errorf("something is mounted in the canary directory %s", canaryDir)
+	}
+	if b, err := os.ReadFile(filepath.Join(canaryDir, "null")); err != nil || string(b) != "canary\n" {
+		t.Errorf("host canary file changed: %q, %v", b, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(canaryDir, "proc")); len(ents) != 0 {
+		t.Errorf("host canary proc dir changed: %d entries", len(ents))
+	}
+}
