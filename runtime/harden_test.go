@@ -56,6 +56,10 @@ func TestSeccomp(t *testing.T) {
 	}
 	res := run(t, r, "seccomp-init", b.Write(t))
 	check("container process", res.Stdout+res.Stderr)
+	// Without no_new_privs the filter must go in while the init still has CAP_SYS_ADMIN.
+	b.Spec.Process.NoNewPrivileges = false
+	res = run(t, r, "seccomp-init-nnp0", b.Write(t))
+	check("container process without no_new_privs", res.Stdout+res.Stderr)
 
 	b2 := runtimetest.NewBundle(t, "sleep", "1000")
 	addHardenProbe(t, filepath.Join(b2.Dir, "rootfs"))
