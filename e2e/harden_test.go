@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -320,4 +322,62 @@ func TestHardenImageSymlinksProcDev(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(canaryDir, "proc")); len(ents) != 0 {
 		t.Errorf("host canary proc dir changed: %d entries", len(ents))
 	}
+}
+
+// TestHardenExecBinary: issue 11 acceptance 3 through the CLI. While a process in the container
+// catches every process joining it and writes through /proc/PID/exe (waiting, too, until the
+// joining process is gone, so no running copy of the binary protects it with ETXTBSY), 200
+// `stack exec`s leave the stack binary's hash unchanged.
+func TestHardenExecBinary(t *testing.T) {
+	e := newEnv(t)
+	before := hashFile(t, e.bin)
+	e.hardenImage("stk-harden:latest", nil)
+	f := filepath.Join(t.TempDir(), "stack.yaml")
+	y := "services:\n  box:\n    image: stk-harden:latest\n    command: [\"hardenprobe\", \"exeattack\", \"/tmp/stop\"]\n"
+	if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"-f", f, "-p", e.project}
+	e.must(append(flags, "up", "-d")...)
+	for i := 0; i < 200; i++ {
+		if out, err := e.run(append(flags, "exec", "box", "true")...); err != nil {
+			t.Fatalf("exec %d: %v\n%s", i, err, out)
+		}
+	}
+	e.must(append(flags, "exec", "box", "touch", "/tmp/stop")...)
+	waitLogs(t, e, flags, "result ")
+	out := e.must(append(flags, "logs", "--no-log-prefix", "box")...)
+	t.Logf("attacker:\n%s", out)
+	if after := hashFile(t, e.bin); after != before {
+		t.Fatalf("the stack binary changed: %s -> %s", before, after)
+	}
+	caught := 0
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if i := strings.Index(l, "exe \""); i >= 0 {
+			l = l[i:]
+			if !strings.Contains(l, "memfd:stack") {
+				t.Errorf("a joining process ran from %s, not the sealed copy", l)
+			}
+			f := strings.Fields(l)
+			n := 0
+			fmt.Sscan(f[len(f)-1], &n)
+			caught += n
+		}
+		if strings.Contains(l, "result write:ok") {
+			t.Errorf("the attacker wrote through /proc/PID/exe: %s", l)
+		}
+	}
+	if caught == 0 {
+		t.Fatalf("the attacker never caught a joining process: the test proves nothing")
+	}
+}
+
+func hashFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
