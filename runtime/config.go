@@ -69,6 +69,9 @@ func validateSpec(s *specs.Spec) error {
 	if _, err := checkSysctls(s); err != nil {
 		return err
 	}
+	if _, err := compileSeccomp(s); err != nil {
+		return err
+	}
 	for _, rl := range s.Process.Rlimits {
 		if _, ok := rlimitNames[rl.Type]; !ok {
 			return bad("unknown rlimit %q", rl.Type)

@@ -3,7 +3,8 @@ package runtime
 // Exec runs one more process inside a running container.
 //
 //	caller (Exec)                         helper (stack in ExecArg mode)
-//	  |  start /proc/self/exe ExecArg ------> |  C constructor (runtime/nsenter), before Go:
+//	  |  start a sealed copy of               |
+//	  |  /proc/self/exe ExecArg ------------> |  C constructor (runtime/nsenter), before Go:
 //	  |                                       |  setns(pid ns); wait on the sync pipe
 //	  |  add helper to the container cgroup   |
 //	  |  one byte on the sync pipe ---------> |  fork: the parent stays outside as a relay
@@ -33,6 +34,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/stackrun/stack/runtime/seccomp"
 )
 
 // Env vars read by the runtime/nsenter constructor, and the exec helper's socket.
@@ -48,10 +51,11 @@ const (
 var execNamespaces = []string{"ipc", "uts", "net", "cgroup", "mnt"}
 
 type execConfig struct {
-	Process  *specs.Process `json:"process"`
-	Caps     capSets        `json:"caps"`
-	ExtraFDs int            `json:"extraFDs"`
-	Terminal bool           `json:"terminal,omitempty"`
+	Process  *specs.Process  `json:"process"`
+	Caps     capSets         `json:"caps"`
+	ExtraFDs int             `json:"extraFDs"`
+	Terminal bool            `json:"terminal,omitempty"`
+	Seccomp  seccomp.Program `json:"seccomp,omitempty"`
 }
 
 // Exec runs p inside every namespace and the cgroup of running container id and returns its
@@ -125,8 +129,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, stdio I
 		others = append(others, strconv.Itoa(4+n+i))
 	}
 	base := 3 + n + len(nsFiles)
+	exe, exePath, err := sealedExe(exeMinFD(3 + len(files)))
+	if err != nil {
+		childSock.Close()
+		syncR.Close()
+		return -1, err
+	}
+	defer exe.Close()
 	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
+		Path: exePath,
 		Args: []string{"stack", ExecArg},
 		Env: []string{
 			envNsenterPidNS + "=" + strconv.Itoa(3+n),
@@ -154,7 +165,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, stdio I
 	}
 	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
 	defer stop()
-	cfg := execConfig{Process: p, Caps: caps, ExtraFDs: n, Terminal: stdio.Terminal}
+	cfg := execConfig{Process: p, Caps: caps, ExtraFDs: n, Terminal: stdio.Terminal, Seccomp: rec.Seccomp}
 	if err := exchange(parentSock, &cfg, false); err != nil {
 		kill()
 		return -1, err
@@ -181,8 +192,10 @@ func ExecMain() {
 	// The constructor closes the pid namespace fd once it has joined every namespace; if the
 	// fd is still open it never ran (runtime/nsenter not linked in) and we are on the host.
 	// Checked first, before anything here opens an fd that could take its number.
+	// The number may be taken again by then: Go's runtime keeps a cgroup cpu file open from
+	// its start (container-aware GOMAXPROCS), so look at what the fd is, not only whether.
 	n, err := strconv.Atoi(os.Getenv(envNsenterPidNS))
-	onHost := err != nil || fcntlOK(n)
+	onHost := err != nil || stillPidNS(n)
 	sock, err := fdFromEnv(envExecSock)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stack exec: not started by the runtime")
@@ -221,7 +234,7 @@ func runExec(cfg *execConfig) error {
 	if err != nil {
 		return fail("find executable", err)
 	}
-	if err := finishProcess(p, cfg.Caps, cfg.ExtraFDs); err != nil {
+	if err := finishProcess(p, cfg.Caps, cfg.ExtraFDs, cfg.Seccomp); err != nil {
 		return err
 	}
 	// If the relay is killed (the caller gave up), take the process with it.
@@ -232,7 +245,7 @@ func runExec(cfg *execConfig) error {
 	return fail("exec "+p.Args[0], err)
 }
 
-func fcntlOK(fd int) bool {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
+func stillPidNS(fd int) bool {
+	l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	return err == nil && strings.HasPrefix(l, "pid:[")
 }

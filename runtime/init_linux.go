@@ -11,7 +11,9 @@ package runtime
 //	  |                                           |  rootfs plan, pivot_root, sysctls,
 //	  |                                           |  hostname, masks, rlimits, oom score,
 //	  |                                           |  credentials, capabilities,
-//	  |                                           |  no_new_privs, cwd, fds close-on-exec
+//	  |                                           |  session keyring, credentials,
+//	  |                                           |  capabilities, no_new_privs, cwd (checked
+//	  |                                           |  inside), fds close-on-exec, seccomp
 //	  |  <--------- {"ready":true}  or             |
 //	  |  <--------- {"step":..., "error":...}     |  (and exits 1)
 //	  |  record state "created", return           |  opens exec.fifo for writing: blocks
@@ -33,6 +35,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/stackrun/stack/runtime/seccomp"
 )
 
 // Hidden argv[1] values under which stack (or a test binary) runs the runtime's child sides.
@@ -69,6 +73,7 @@ type initConfig struct {
 	ExtraFDs   int               `json:"extraFDs"` // fds 3..3+ExtraFDs-1 stay open
 	TinyInit   bool              `json:"tinyInit,omitempty"`
 	Terminal   bool              `json:"terminal,omitempty"`
+	Seccomp    seccomp.Program   `json:"seccomp,omitempty"`
 }
 
 // childReply is the init's (or exec helper's) one message back.
@@ -183,7 +188,10 @@ func runInit(cfg *initConfig, sock *os.File) error {
 	if err != nil {
 		return fail("find executable", err)
 	}
-	if err := finishProcess(p, cfg.Caps, cfg.ExtraFDs); err != nil {
+	if err := joinSessionKeyring(); err != nil {
+		return err
+	}
+	if err := finishProcess(p, cfg.Caps, cfg.ExtraFDs, cfg.Seccomp); err != nil {
 		return err
 	}
 	if err := json.NewEncoder(sock).Encode(childReply{Ready: true}); err != nil {
@@ -228,8 +236,11 @@ func joinNamespace(path string, flag uintptr) error {
 // finishProcess does the last steps of both init and exec, in this order: groups, gid, uid
 // (keeping capabilities across the switch), capability sets, ambient set, umask, cwd,
 // no_new_privs, close-on-exec for every fd the process is not meant to have.
-func finishProcess(p *specs.Process, caps capSets, extraFDs int) error {
+func finishProcess(p *specs.Process, caps capSets, extraFDs int, filter seccomp.Program) error {
 	u := p.User
+	if err := installSeccomp(filter, true, p.NoNewPrivileges); err != nil {
+		return err
+	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fail("keep capabilities", err)
 	}
@@ -290,8 +301,8 @@ func finishProcess(p *specs.Process, caps capSets, extraFDs int) error {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if err := unix.Chdir(cwd); err != nil {
-		return fail("change to working directory "+cwd, err)
+	if err := chdirInside(cwd); err != nil {
+		return err
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -301,7 +312,7 @@ func finishProcess(p *specs.Process, caps capSets, extraFDs int) error {
 	if err := unix.CloseRange(uint(3+extraFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fail("mark fds close-on-exec", err)
 	}
-	return nil
+	return installSeccomp(filter, false, p.NoNewPrivileges)
 }
 
 func lastCap() (int, error) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/stackrun/stack/runtime/seccomp"
 )
 
 // record is the on-disk state of one container, Root/<id>/state.json. The live status is not
@@ -22,6 +24,7 @@ type record struct {
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Exit        *ExitStatus       `json:"exit,omitempty"`
+	Seccomp     seccomp.Program   `json:"seccomp,omitempty"` // also applied to exec'd processes
 }
 
 // ExitStatus says how a container's process ended.

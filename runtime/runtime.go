@@ -234,10 +234,14 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *C
 		return nil, err
 	}
 	sysctl, _ := checkSysctls(spec)
+	if rec.Seccomp, err = compileSeccomp(spec); err != nil {
+		return nil, err
+	}
 	cfg := initConfig{
 		Process: spec.Process, Hostname: spec.Hostname, Domainname: spec.Domainname,
 		Plan: plan, Join: ns.Join, CgroupNS: ns.Cgroup, Sysctl: sysctl, Caps: caps,
 		ExtraFDs: len(stdio.ExtraFiles), TinyInit: wantsTinyInit(spec), Terminal: terminal,
+		Seccomp: rec.Seccomp,
 	}
 
 	fifoPath := r.fifo(id)
@@ -261,8 +265,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *C
 	defer parentSock.Close()
 
 	n := len(stdio.ExtraFiles)
+	exe, exePath, err := sealedExe(exeMinFD(5 + n))
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exePath,
 		Args:       []string{"stack", InitArg},
 		Env:        []string{envInitSock + "=" + strconv.Itoa(3+n), envInitFifo + "=" + strconv.Itoa(4+n)},
 		Stdin:      stdio.Stdin,

@@ -3,7 +3,8 @@
 // the /etc files), into an OCI runtime-spec config that the runtime runs. It is pure: it touches
 // no host state, so every default and every limit it sets is unit-tested here.
 //
-// Defaults follow Docker's, except where this host cannot honour them (rlimits are inherited
+// Defaults follow Docker's (capabilities, masked and read-only paths, devices, seccomp through
+// runtime/seccomp.Default), except where this host cannot honour them (rlimits are inherited
 // rather than raised: root may lack CAP_SYS_RESOURCE) and where stack adds a guard Docker lacks
 // (DefaultPidsLimit).
 package oci
@@ -16,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/stackrun/stack/runtime/seccomp"
 	"github.com/stackrun/stack/spec"
 )
 
@@ -113,6 +115,10 @@ func Build(in Input) (*specs.Spec, error) {
 	if !s.Privileged {
 		cfg.Linux.MaskedPaths = slices.Clone(maskedPaths)
 		cfg.Linux.ReadonlyPaths = slices.Clone(readonlyPaths)
+		// Docker's default seccomp behaviour, following the capabilities the service keeps:
+		// cap_add: [SYS_ADMIN] lets mount, unshare and setns through, as in Docker. The stack
+		// file model carries no security_opt, so privileged is the only way to turn it off.
+		cfg.Linux.Seccomp = seccomp.Default(caps.Bounding)
 	}
 	return cfg, nil
 }
