@@ -68,14 +68,10 @@ func (e *env) hardenImage(ref string, tweak func(root string)) {
 }
 
 // stackFile writes a one-service stack file running image and returns the -f/-p flags.
-func (e *env) stackFile(image string) []string {
+// sleeperStack is a one-service stack file of image whose container only sleeps.
+func (e *env) sleeperStack(image string) []string {
 	e.t.Helper()
-	f := filepath.Join(e.t.TempDir(), "stack.yaml")
-	y := "services:\n  box:\n    image: " + image + "\n    command: [\"sleep\", \"3600\"]\n"
-	if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	return []string{"-f", f, "-p", e.project}
+	return e.stackFile("services:\n  box:\n    image: " + image + "\n    command: [\"sleep\", \"3600\"]\n")
 }
 
 // hostCanary makes a file on the host that no container may change.
@@ -111,7 +107,7 @@ func TestHardenDefaultContainer(t *testing.T) {
 	e := newEnv(t)
 	canary, checkCanary := hostCanary(t)
 	e.hardenImage("stk-harden:latest", nil)
-	f := e.stackFile("stk-harden:latest")
+	f := e.sleeperStack("stk-harden:latest")
 	e.must(append(f, "up", "-d")...)
 	exe := func(args ...string) (string, error) {
 		return e.run(append(append(f, "exec", "box"), args...)...)
@@ -203,7 +199,7 @@ func TestHardenStoreNotReachable(t *testing.T) {
 	e := newEnv(t)
 	_, checkCanary := hostCanary(t)
 	e.hardenImage("stk-harden:latest", nil)
-	f := e.stackFile("stk-harden:latest")
+	f := e.sleeperStack("stk-harden:latest")
 	e.must(append(f, "up", "-d")...)
 	// Let nobody reach the directory holding the state root (the test's temp dirs, 0700), so
 	// what is checked is stack's own modes; the control below proves nobody gets that far.
@@ -258,7 +254,7 @@ func TestHardenImageSymlinks(t *testing.T) {
 			}
 		}
 	})
-	f := e.stackFile("stk-harden-links:latest")
+	f := e.sleeperStack("stk-harden-links:latest")
 	out, err := e.run(append(f, "up", "-d")...)
 	t.Logf("up: %v\n%s", err, out)
 	if err == nil {
@@ -302,7 +298,7 @@ func TestHardenImageSymlinksProcDev(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	f := e.stackFile("stk-harden-procdev:latest")
+	f := e.sleeperStack("stk-harden-procdev:latest")
 	out, err := e.run(append(f, "up", "-d")...)
 	t.Logf("up: %v\n%s", err, out)
 	if err == nil {
