@@ -54,6 +54,7 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return append([]*cli.Command{
 		configCommand(),
+		cpCommand(),
 		downCommand(),
 		eventsCommand(),
 		execCommand(),
