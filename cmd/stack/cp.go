@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/engine"
-	"github.com/stackrun/stack/engine/local"
 )
 
 func cpCommand() *cli.Command {
@@ -77,7 +76,7 @@ func containerPath(p *project, arg string, index int) (*engine.Record, string, b
 		service = service || r.Service == name
 	}
 	for _, r := range recs {
-		if r.Service == name && r.Number == index && r.Labels[local.LabelOneOff] == "" {
+		if r.Service == name && r.Number == index && r.Labels[engine.LabelOneOff] == "" {
 			return r, path, true, nil
 		}
 	}
