@@ -65,6 +65,8 @@ func commands() []*cli.Command {
 		planCommand(),
 		psCommand(),
 		pullCommand(),
+		rmCommand(),
+		runCommand(),
 		statsCommand(),
 		runtimeCommand(),
 		topCommand(),
