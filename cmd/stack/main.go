@@ -53,6 +53,7 @@ func newApp() *cli.App {
 // commands lists every registered subcommand. Only commands that really work are here.
 func commands() []*cli.Command {
 	return append([]*cli.Command{
+		commitCommand(),
 		configCommand(),
 		cpCommand(),
 		downCommand(),
