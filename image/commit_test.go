@@ -78,7 +78,11 @@ func TestApplyChange(t *testing.T) {
 		{`ENV A=1`, func(c v1.Config) bool { return c.Env[len(c.Env)-1] == "A=1" && len(c.Env) == 2 }},
 		{`WORKDIR /srv`, func(c v1.Config) bool { return c.WorkingDir == "/srv" }},
 		{`LABEL k="v"`, func(c v1.Config) bool { return c.Labels["k"] == "v" }},
-		{`EXPOSE 80 53/udp`, func(c v1.Config) bool { _, a := c.ExposedPorts["80/tcp"]; _, b := c.ExposedPorts["53/udp"]; return a && b }},
+		{`EXPOSE 80 53/udp`, func(c v1.Config) bool {
+			_, a := c.ExposedPorts["80/tcp"]
+			_, b := c.ExposedPorts["53/udp"]
+			return a && b
+		}},
 	}
 	for _, tc := range tests {
 		c := v1.Config{Env: []string{"PATH=/bin", "A=0"}}
