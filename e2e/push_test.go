@@ -69,6 +69,17 @@ func TestPush(t *testing.T) {
 		t.Errorf("push of a commit uploaded %d blobs, want its layer and config", len(third.Uploaded))
 	}
 
+	// search through the registry's catalog.
+	var found []image.SearchResult
+	e.decode(&found, "image", "search", "--registry", host, "--format", "json", "examp")
+	if len(found) != 1 || found[0].Name != host+"/stack/example" || strings.Join(found[0].Tags, ",") != "committed,e2e" {
+		t.Errorf("search: %+v", found)
+	}
+	e.decode(&found, "image", "search", "--registry", host, "--format", "json", "nomatch")
+	if len(found) != 0 {
+		t.Errorf("search nomatch: %+v", found)
+	}
+
 	// Pull back under a new root: the same digests.
 	e2 := newEnv(t)
 	e2.must("image", "pull", ref)

@@ -59,7 +59,7 @@ func commands() []*cli.Command {
 		downCommand(),
 		eventsCommand(),
 		execCommand(),
-		withImagePush(imageCommand()),
+		withRegistryCommands(imageCommand()),
 		infoCommand(),
 		inspectCommand(),
 		logsCommand(),

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/image"
 )
 
-// withImagePush adds `stack image push` to the image command.
-func withImagePush(img *cli.Command) *cli.Command {
+// withRegistryCommands adds `stack image push` and `stack image search` to the image command.
+func withRegistryCommands(img *cli.Command) *cli.Command {
 	img.Subcommands = append(img.Subcommands, &cli.Command{
 		Name: "push", Usage: "push an image to its registry; blobs the registry has are not sent again", ArgsUsage: "REF",
 		Flags: []cli.Flag{insecureFlag, &cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"}},
@@ -25,6 +27,33 @@ func withImagePush(img *cli.Command) *cli.Command {
 				return err
 			}
 			return pushImages(c, s, []string{c.Args().First()})
+		},
+	}, &cli.Command{
+		Name: "search", Usage: "list a registry's repositories whose name contains TERM, with their tags", ArgsUsage: "[TERM]",
+		Description: "Uses the registry's catalog API (GET /v2/_catalog); registries that do not offer it answer with an error.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "registry", Usage: "registry host[:port]", Required: true},
+			insecureFlag, &cli.StringFlag{Name: "format", Usage: "table or json", Value: "table"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usageError{errors.New("image search takes at most one term")}
+			}
+			res, err := image.Search(c.Context, c.String("registry"), c.Args().First(), c.StringSlice("insecure-registry"), nil)
+			if err != nil {
+				return err
+			}
+			if c.String("format") == "json" {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTAGS")
+			for _, r := range res {
+				fmt.Fprintf(tw, "%s\t%s\n", r.Name, strings.Join(r.Tags, ", "))
+			}
+			return tw.Flush()
 		},
 	})
 	return img
