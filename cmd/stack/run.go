@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/planner"
+	"github.com/stackrun/stack/runtime"
 	"github.com/stackrun/stack/runtime/monitor"
 	"github.com/stackrun/stack/runtime/monitor/logfile"
 	"github.com/stackrun/stack/spec"
@@ -47,6 +49,8 @@ Examples:
 			&cli.StringFlag{Name: "name", Usage: "container name (default <project>-<service>-run-<id>)"},
 			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user (name or uid[:gid])"},
+			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "extra mount SOURCE:TARGET[:ro] (an absolute host path, or a volume of the file)"},
+			&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "do not attach a terminal even when stdin is one"},
 		),
 		Action: runRun,
 	}
@@ -68,7 +72,7 @@ func runRun(c *cli.Context) error {
 	if base == nil {
 		return fmt.Errorf("run: no service %q in project %s: %w", name, p.name, engine.ErrNotFound)
 	}
-	s, err := oneOffService(base, c)
+	s, err := oneOffService(p.stack, base, c)
 	if err != nil {
 		return err
 	}
@@ -87,6 +91,17 @@ func runRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var code int
+	if !c.Bool("detach") && !c.Bool("no-tty") && isTerminal(os.Stdin) {
+		code, err = runWithTerminal(ctx, p, rec)
+		if err = errors.Join(err, removeIf(c.Bool("rm"), p, rec)); err != nil {
+			return err
+		}
+		if code != 0 {
+			return statusError(code)
+		}
+		return nil
+	}
 	cs := local.Containers{Host: p.host}
 	if err := cs.Start(ctx, rec.ID); err != nil {
 		return errors.Join(fmt.Errorf("run: start %s: %w", rec.Name, err), removeIf(c.Bool("rm"), p, rec))
@@ -95,7 +110,7 @@ func runRun(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, rec.Name)
 		return nil
 	}
-	code, err := attachOneOff(ctx, p, rec, c.App.Writer, c.App.ErrWriter)
+	code, err = attachOneOff(ctx, p, rec, c.App.Writer, c.App.ErrWriter)
 	err = errors.Join(err, removeIf(c.Bool("rm"), p, rec))
 	if err != nil {
 		return err
@@ -108,7 +123,7 @@ func runRun(c *cli.Context) error {
 
 // oneOffService is base with run's overrides: command, entrypoint, environment, workdir,
 // user; no published ports, no restart policy, a fresh hash.
-func oneOffService(base *spec.Service, c *cli.Context) (*spec.Service, error) {
+func oneOffService(stack *spec.Stack, base *spec.Service, c *cli.Context) (*spec.Service, error) {
 	s := *base
 	s.Ports = nil
 	s.Restart = spec.RestartPolicy{}
@@ -141,6 +156,23 @@ func oneOffService(base *spec.Service, c *cli.Context) (*spec.Service, error) {
 	}
 	if u := c.String("user"); u != "" {
 		s.User = u
+	}
+	for _, v := range c.StringSlice("volume") {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || !strings.HasPrefix(parts[1], "/") || (len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw") {
+			return nil, usageError{fmt.Errorf("run: -v %q: want SOURCE:TARGET[:ro]", v)}
+		}
+		m := spec.Mount{Type: spec.MountVolume, Source: parts[0], Target: parts[1], ReadOnly: len(parts) == 3 && parts[2] == "ro"}
+		if strings.HasPrefix(parts[0], "/") || strings.HasPrefix(parts[0], ".") {
+			abs, err := filepath.Abs(parts[0])
+			if err != nil {
+				return nil, err
+			}
+			m.Type, m.Source, m.CreateHostPath = spec.MountBind, abs, true
+		} else if stack.Volumes[parts[0]] == nil {
+			return nil, usageError{fmt.Errorf("run: -v %q: no volume %q in the stack file", v, parts[0])}
+		}
+		s.Mounts = append(append([]spec.Mount(nil), s.Mounts...), m)
 	}
 	s.Hash = spec.Hash(&s)
 	return &s, nil
@@ -186,4 +218,31 @@ func removeIf(rm bool, p *project, rec *engine.Record) error {
 		return err
 	}
 	return p.eng.RemoveOneOff(ctx, rec)
+}
+
+// runWithTerminal runs the created one-off in the foreground on a new pty joined to this
+// terminal, as its parent (no monitor: it is an interactive session, not a supervised
+// container), and returns its exit code. The runtime record is deleted afterwards.
+func runWithTerminal(ctx context.Context, p *project, rec *engine.Record) (int, error) {
+	rt := p.host.ContainerRuntime(rec.ID)
+	ctr, err := rt.Create(ctx, rec.ID, p.host.ContainerDir(rec.ID), runtime.IO{Terminal: true})
+	if err != nil {
+		return 0, fmt.Errorf("run: create %s: %w", rec.Name, err)
+	}
+	restore := attachConsole(ctr.Console)
+	ex, err := func() (runtime.ExitStatus, error) {
+		if err := rt.Start(ctx, rec.ID); err != nil {
+			return runtime.ExitStatus{}, err
+		}
+		return ctr.Wait()
+	}()
+	restore()
+	if ctr.Console != nil {
+		ctr.Console.Close()
+	}
+	err = errors.Join(err, rt.Delete(context.WithoutCancel(ctx), rec.ID, true))
+	if err != nil {
+		return 0, fmt.Errorf("run %s: %w", rec.Name, err)
+	}
+	return ex.Code, nil
 }
