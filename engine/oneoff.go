@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/stackrun/stack/spec"
 )
@@ -85,7 +86,15 @@ func (e *Engine) CreateOneOff(ctx context.Context, o OneOff) (*Record, error) {
 	if err := e.cfg.Containers.Create(ctx, cs); err != nil {
 		return fail(err)
 	}
-	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Name: name, Service: s}); err != nil {
+	st, err := e.cfg.Containers.Inspect(ctx, id)
+	if err != nil {
+		return fail(err)
+	}
+	netns := st.NetNS
+	if netns == "" && st.Pid > 0 {
+		netns = "/proc/" + strconv.Itoa(st.Pid) + "/ns/net"
+	}
+	if err := e.cfg.Networks.Attach(ctx, e.cfg.Project, Endpoint{ContainerID: id, Name: name, Service: s, NetNS: netns}); err != nil {
 		return fail(fmt.Errorf("attach networks: %w", err))
 	}
 	rec.Phase = RecordCreated
