@@ -57,9 +57,17 @@ func (h *Host) CopyOut(ctx context.Context, id, src, dst string) error {
 		return err
 	}
 	defer root.Close()
+	if err := copyOut(ctx, root, src, dst); err != nil {
+		return fmt.Errorf("copy from container %s: %w", id, err)
+	}
+	return nil
+}
+
+// copyOut copies src, resolved below the directory handle root, to the host path dst.
+func copyOut(ctx context.Context, root *os.File, src, dst string) error {
 	handle, err := pathrs.OpenatInRoot(root, src)
 	if err != nil {
-		return fmt.Errorf("copy from container %s: %s: %w", id, src, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	defer handle.Close()
 	if st, err := os.Stat(dst); err == nil && st.IsDir() {
@@ -70,7 +78,7 @@ func (h *Host) CopyOut(ctx context.Context, id, src, dst string) error {
 		dst = filepath.Join(dst, base)
 	}
 	if err := copyOutHandle(ctx, handle, dst); err != nil {
-		return fmt.Errorf("copy from container %s: %s: %w", id, src, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	return nil
 }
@@ -170,8 +178,16 @@ func (h *Host) CopyIn(ctx context.Context, id, src, dst string) error {
 		return err
 	}
 	defer root.Close()
-	if _, err := os.Lstat(src); err != nil {
+	if err := copyIn(ctx, root, src, dst); err != nil {
 		return fmt.Errorf("copy into container %s: %w", id, err)
+	}
+	return nil
+}
+
+// copyIn copies the host path src to dst, resolved below the directory handle root.
+func copyIn(ctx context.Context, root *os.File, src, dst string) error {
+	if _, err := os.Lstat(src); err != nil {
+		return err
 	}
 	clean := filepath.Clean("/" + dst)
 	name := ""
@@ -189,12 +205,12 @@ func (h *Host) CopyIn(ctx context.Context, id, src, dst string) error {
 	}
 	dirH, err := pathrs.OpenatInRoot(root, dirPath)
 	if err != nil {
-		return fmt.Errorf("copy into container %s: %s: %w", id, dirPath, err)
+		return fmt.Errorf("%s: %w", dirPath, err)
 	}
 	dir, err := pathrs.Reopen(dirH, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	dirH.Close()
 	if err != nil {
-		return fmt.Errorf("copy into container %s: %s is not a directory: %w", id, dirPath, err)
+		return fmt.Errorf("%s is not a directory: %w", dirPath, err)
 	}
 	defer dir.Close()
 	if name == "" || name == "/" {
@@ -204,7 +220,7 @@ func (h *Host) CopyIn(ctx context.Context, id, src, dst string) error {
 		err = copyInAt(ctx, src, dir, name)
 	}
 	if err != nil {
-		return fmt.Errorf("copy into container %s: %s: %w", id, dst, err)
+		return fmt.Errorf("%s: %w", dst, err)
 	}
 	return nil
 }
