@@ -95,4 +95,14 @@ func TestRunAndRm(t *testing.T) {
 	if out := e.must(append(f, "rm", "db")...); !strings.Contains(out, "removed "+e.project+"-db-1") {
 		t.Errorf("rm stopped db:\n%s", out)
 	}
+
+	// down takes a detached one-off with it, with its network.
+	e.must(append(f, "run", "-d", "--no-deps", "app", "sleep", "600")...)
+	e.must(append(f, "down", "-t", "1")...)
+	if n := len(e.ps(f...).Containers); n != 0 {
+		t.Errorf("down left %d containers", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) != 0 {
+		t.Errorf("down left %d container directories", len(ents))
+	}
 }

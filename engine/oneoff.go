@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
+	"github.com/stackrun/stack/planner"
 	"github.com/stackrun/stack/spec"
 )
 
@@ -122,3 +124,32 @@ func (e *Engine) RemoveOneOff(ctx context.Context, rec *Record) error {
 
 // oneOff reports whether a record is of a one-off container (see LabelOneOff).
 func oneOff(r *Record) bool { return r.Labels[LabelOneOff] != "" }
+
+// removeOneOffs stops and removes every one-off container of the project: a down takes them
+// with it (as Compose's does), before its plan removes the networks they are attached to.
+func (e *Engine) removeOneOffs(ctx context.Context, opts ApplyOptions) error {
+	recs, err := e.Records()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range recs {
+		if !oneOff(r) {
+			continue
+		}
+		timeout := opts.StopTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		if err := ignoreNotFound(e.cfg.Containers.Stop(ctx, r.ID, timeout)); err != nil {
+			errs = append(errs, fmt.Errorf("stop container %s: %w", r.Name, err))
+			continue
+		}
+		errs = append(errs, e.RemoveOneOff(ctx, r))
+		if opts.OnEvent != nil {
+			opts.OnEvent(Event{Action: "remove " + r.Name, Kind: planner.RemoveContainer, Resource: "container:" + r.Service + ":run",
+				Phase: PhaseDone, Time: e.cfg.Now(), Message: "one-off"})
+		}
+	}
+	return errors.Join(errs...)
+}

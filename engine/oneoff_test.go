@@ -52,4 +52,19 @@ func TestOneOff(t *testing.T) {
 	if recs, _ := f.eng.Records(); len(recs) != 1 {
 		t.Errorf("records after RemoveOneOff: %d", len(recs))
 	}
+
+	// A down takes one-offs with it.
+	rec, err = f.eng.CreateOneOff(ctx, engine.OneOff{Stack: st, Service: st.Services["web"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.up(t, st, planner.Options{Down: true, RemoveOrphans: true}, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := f.eng.Records(); len(recs) != 0 {
+		t.Errorf("records after down: %d", len(recs))
+	}
+	if ids := f.host.ContainerIDs(); len(ids) != 0 {
+		t.Errorf("containers after down: %v", ids)
+	}
 }
