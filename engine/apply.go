@@ -101,6 +101,11 @@ func (e *Engine) Converge(ctx context.Context, desired *spec.Stack, popts planne
 		return nil, err
 	}
 	defer lock.Unlock()
+	if popts.Down {
+		if err := e.removeOneOffs(context.WithoutCancel(ctx), opts); err != nil {
+			return nil, err
+		}
+	}
 	obs, err := e.Observe(ctx)
 	if err != nil {
 		return nil, err

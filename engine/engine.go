@@ -229,6 +229,9 @@ func (e *Engine) Observe(ctx context.Context) (planner.Observed, error) {
 		return obs, err
 	}
 	for _, r := range recs {
+		if oneOff(r) {
+			continue // not a replica: the planner never sees it (see LabelOneOff)
+		}
 		c := planner.Container{
 			ID: r.ID, Project: r.Project, Service: r.Service, Number: r.Number, Hash: r.Hash,
 			Config: r.Config, ImageDigest: r.ImageDigest, Created: r.Created,

@@ -122,16 +122,12 @@ type NetworkInfo struct {
 	Aliases []string `json:"aliases,omitempty"`
 }
 
-// LabelOneOff marks a container made by `stack run`: it belongs to its project but is not a
-// replica of its service.
-const LabelOneOff = "io.stackrun.oneoff"
-
 // Inspect gathers what the records and the live system say about the container of rec.
 func (h *Host) Inspect(ctx context.Context, rec *engine.Record) (*ContainerInfo, error) {
 	id := rec.ID
 	ci := &ContainerInfo{
 		ID: id, Name: rec.Name, Project: rec.Project, Service: rec.Service, Number: rec.Number,
-		OneOff: rec.Labels[LabelOneOff] != "", Image: rec.Image, ImageDigest: rec.ImageDigest,
+		OneOff: rec.Labels[engine.LabelOneOff] != "", Image: rec.Image, ImageDigest: rec.ImageDigest,
 		ConfigHash: rec.Hash, Created: rec.Created.UTC(), Labels: rec.Labels, Config: rec.Config,
 		LogPath: h.LogPath(id), Bundle: h.containerDir(id), Rootfs: h.Rootfs(id), UpperDir: h.UpperDir(id),
 		Mounts: []MountInfo{}, Networks: []NetworkInfo{},

@@ -72,6 +72,7 @@ func mainExit(builtin BuiltinRuntime) int {
 	}
 	report(readyMsg{OK: true})
 	tuneMemory()
+	go reapOrphans(m.done)
 	m.loop()
 	m.shutdown()
 	return 0
