@@ -37,7 +37,8 @@ Examples:
 // psEntry is one line of `stack ps`; its JSON shape (version 1) is documented here:
 // name, id, service, number, image, state (running, exited, restarting, created,
 // unsupervised), status (human), exit_code, health, ports, addresses, memory and cpu use,
-// restart_count (restarts made by the policy), started_at and finished_at of the last run,
+// restart_count (restarts made by the policy), restarts (the last few: at, delay in ns,
+// exit_code), started_at and finished_at of the last run,
 // pid (the container's init) and monitor_pid.
 type psEntry struct {
 	Name        string   `json:"name"`
@@ -55,11 +56,12 @@ type psEntry struct {
 	MemoryLimit uint64   `json:"memory_limit,omitempty"`
 	CPUSeconds  float64  `json:"cpu_seconds,omitempty"`
 
-	RestartCount int       `json:"restart_count"`
-	StartedAt    time.Time `json:"started_at,omitzero"`
-	FinishedAt   time.Time `json:"finished_at,omitzero"`
-	Pid          int       `json:"pid,omitempty"`
-	MonitorPid   int       `json:"monitor_pid,omitempty"`
+	RestartCount int                    `json:"restart_count"`
+	Restarts     []monitor.RestartEvent `json:"restarts,omitempty"`
+	StartedAt    time.Time              `json:"started_at,omitzero"`
+	FinishedAt   time.Time              `json:"finished_at,omitzero"`
+	Pid          int                    `json:"pid,omitempty"`
+	MonitorPid   int                    `json:"monitor_pid,omitempty"`
 }
 
 func runPs(c *cli.Context) error {
@@ -83,7 +85,8 @@ func runPs(c *cli.Context) error {
 			if st.Health != nil {
 				e.Health = st.Health.Status
 			}
-			e.RestartCount, e.StartedAt, e.FinishedAt = st.RestartCount, st.StartedAt, st.FinishedAt
+			e.RestartCount, e.Restarts = st.RestartCount, st.Restarts
+			e.StartedAt, e.FinishedAt = st.StartedAt, st.FinishedAt
 			if e.State == "running" || e.State == "unsupervised" {
 				e.Pid = st.ContainerPid
 			}
