@@ -326,8 +326,13 @@ func TestMonitorKilled(t *testing.T) {
 		t.Errorf("ps table does not say unsupervised")
 	}
 
+	// The plan says what up will do about it, and why.
+	planOut, err := e.run(append(f, "plan")...)
+	if code := exitCode(err); code != 2 || !strings.Contains(planOut, "container:ticker:1") || !strings.Contains(planOut, "unsupervised") {
+		t.Errorf("plan with the monitor gone (exit %d, want 2 and the reason):\n%s", code, planOut)
+	}
 	upAt := time.Now()
-	e.must(append(f, "up", "-d", "--wait")...)
+	upOut := e.must(append(f, "up", "-d", "--wait")...)
 	r := e.waitPs(f, "ticker", 30*time.Second, "supervised again", func(c lifeContainer) bool {
 		return c.State == "running" && c.MonitorPid > 0 && c.MonitorPid != u.MonitorPid
 	})
@@ -335,7 +340,10 @@ func TestMonitorKilled(t *testing.T) {
 		t.Errorf("new monitor %d is not alive", r.MonitorPid)
 	}
 	if r.Pid != c.Pid {
-		t.Logf("up recreated the container (pid %d -> %d) rather than adopting it", c.Pid, r.Pid)
+		// Recreated rather than adopted: the plan up printed must give the reason.
+		if !strings.Contains(upOut, "recreate container:ticker:1") || !strings.Contains(upOut, "unsupervised") {
+			t.Errorf("up recreated the container (pid %d -> %d) without saying why:\n%s", c.Pid, r.Pid, upOut)
+		}
 	}
 	// Logs resume: lines written after up are in the log.
 	deadline := time.Now().Add(20 * time.Second)
