@@ -99,6 +99,25 @@ func parseTimed(t *testing.T, out string) []timedLine {
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
+// downLeavesNothing runs down -v and checks that nothing the test added to the host stays, and
+// that none of pids (containers, monitors) still runs.
+func (e *env) downLeavesNothing(f []string, before hostSnapshot, pids ...int) {
+	e.t.Helper()
+	e.must(append(f, "down", "-v", "-t", "1")...)
+	if d := before.diff(snapshot(e.t, e)); d != "" {
+		e.t.Errorf("left on the host after down -v:\n%s", d)
+	}
+	for _, pid := range pids {
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if alive(pid) {
+			e.t.Errorf("process %d still runs after down", pid)
+		}
+	}
+}
+
 // TestLogsEveryLineInOrder: a service printing a line every 10 ms for 5 s: logs -f follows it
 // and ends when it stops; logs -t then returns every line, in order, each with its timestamp.
 func TestLogsEveryLineInOrder(t *testing.T) {
@@ -242,6 +261,7 @@ func TestRestartAlwaysSurvivesKillButNotStop(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "restart.yaml")
+	before := snapshot(t, e)
 	e.must(append(f, "up", "-d", "--wait", "always")...)
 	c := e.waitPs(f, "always", 30*time.Second, "running", func(c lifeContainer) bool { return c.State == "running" && c.Pid > 0 })
 	if err := syscall.Kill(c.Pid, syscall.SIGKILL); err != nil {
@@ -269,6 +289,7 @@ func TestRestartAlwaysSurvivesKillButNotStop(t *testing.T) {
 	if end := e.lifePs(f)["always"]; end.State != "exited" || end.RestartCount != st.RestartCount || end.RestartCount != again.RestartCount {
 		t.Errorf("the policy undid stop: %+v", end)
 	}
+	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid, again.Pid, again.MonitorPid)
 }
 
 // TestHealthyGatesDependent: app (depends_on db: service_healthy) starts only after db turned
@@ -310,6 +331,7 @@ func TestMonitorKilled(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "monitor.yaml")
+	before := snapshot(t, e)
 	e.must(append(f, "up", "-d", "--wait")...)
 	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
 		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
@@ -357,6 +379,7 @@ func TestMonitorKilled(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid, r.Pid, r.MonitorPid)
 }
 
 // TestExecExitCodeAndTty: exec passes the exit code through; exec -t gives the command a tty
