@@ -419,3 +419,27 @@ func TestExecExitCodeAndTty(t *testing.T) {
 		t.Errorf("exec -t: exit %d, want 3\n%q", code, b)
 	}
 }
+
+// TestLogsFollowAcrossRestarts: logs -f keeps following a service through its restarts and
+// ends once the policy gives up.
+func TestLogsFollowAcrossRestarts(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "restart.yaml")
+	e.must(append(f, "up", "-d", "failing")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	follow := exec.CommandContext(ctx, e.bin, append(f, "logs", "-f", "--no-log-prefix", "failing")...)
+	follow.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
+	follow.Dir = repoRoot(t)
+	out, err := follow.CombinedOutput()
+	if err != nil || ctx.Err() != nil {
+		t.Fatalf("logs -f did not end by itself after the last restart: %v (ctx %v)\n%s", err, ctx.Err(), out)
+	}
+	if n := strings.Count(string(out), "try"); n != 4 {
+		t.Errorf("logs -f showed %d runs, want 4 (first run + 3 restarts):\n%s", n, out)
+	}
+	if c := e.lifePs(f)["failing"]; c.State != "exited" || c.RestartCount != 3 {
+		t.Errorf("after logs -f ended: %+v", c)
+	}
+}
