@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -442,4 +443,72 @@ func TestLogsFollowAcrossRestarts(t *testing.T) {
 	if c := e.lifePs(f)["failing"]; c.State != "exited" || c.RestartCount != 3 {
 		t.Errorf("after logs -f ended: %+v", c)
 	}
+}
+
+// TestLogsFollowAcrossRecreate: logs -f started before up --force-recreate goes on with the
+// new container's output, and ends when the service is stopped.
+func TestLogsFollowAcrossRecreate(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "monitor.yaml")
+	e.must(append(f, "up", "-d", "--wait")...)
+	old := e.lifePs(f)["ticker"]
+	waitLogs(t, e, f, "tick-2")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	follow := exec.CommandContext(ctx, e.bin, append(f, "logs", "-f", "--no-log-prefix", "ticker")...)
+	follow.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
+	follow.Dir = repoRoot(t)
+	var out syncBuffer
+	follow.Stdout, follow.Stderr = &out, &out
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- follow.Wait() }()
+
+	e.must(append(f, "up", "-d", "--wait", "--force-recreate")...)
+	if n := e.lifePs(f)["ticker"]; n.ID == old.ID {
+		t.Fatalf("--force-recreate kept container %s", old.ID)
+	}
+	// The new container counts from 1 again: tick-2 a second time is its output.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), "tick-2\n") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs -f did not go on with the recreated container:\n%s", out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("logs -f ended at the recreate (%v):\n%s", err, out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	e.must(append(f, "stop", "-t", "1")...)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("logs -f: %v\n%s", err, out.String())
+		}
+	case <-ctx.Done():
+		t.Errorf("logs -f did not end when the service stopped")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
