@@ -383,7 +383,7 @@ func TestMonitorKilled(t *testing.T) {
 	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid, r.Pid, r.MonitorPid)
 }
 
-// TestExecExitCodeAndTty: exec passes the exit code through; exec -t gives the command a tty
+// TestExecExitCodeAndTty: exec passes the exit code through; -w, -e and -u apply; exec -t gives the command a tty
 // (run under a pty made by script(1)), and without -t it has none.
 func TestExecExitCodeAndTty(t *testing.T) {
 	e := newEnv(t)
@@ -393,6 +393,9 @@ func TestExecExitCodeAndTty(t *testing.T) {
 	out, err := e.run(append(f, "exec", "box", "sh", "-c", "exit 7")...)
 	if code := exitCode(err); code != 7 {
 		t.Errorf("exec sh -c 'exit 7': exit %d, want 7\n%s", code, out)
+	}
+	if out := e.must(append(f, "exec", "-w", "/tmp", "-e", "GREETING=hi there", "-u", "0:0", "box", "sh", "-c", "echo \"$PWD|$GREETING|$(id -u)\"")...); strings.TrimSpace(out) != "/tmp|hi there|0" {
+		t.Errorf("exec -w -e -u: %q", out)
 	}
 	probe := "if [ -t 0 ] && [ -t 1 ]; then echo is-a-tty; else echo no-tty; fi"
 	if out := e.must(append(f, "exec", "box", "sh", "-c", probe)...); strings.TrimSpace(out) != "no-tty" {
@@ -511,4 +514,44 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestUpKilledConverges: SIGKILL of stack up while it waits for a dependency's health loses
+// nothing: the next up converges to one running container per service, and down -v leaves
+// nothing on the host.
+func TestUpKilledConverges(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "healthy.yaml")
+	before := snapshot(t, e)
+	up := exec.Command(e.bin, append(f, "up", "-d")...)
+	up.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
+	up.Dir = repoRoot(t)
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// db is running but not yet healthy (it takes about 2 s): up is waiting to start app.
+	db := e.waitPs(f, "db", 60*time.Second, "running", func(c lifeContainer) bool { return c.State == "running" })
+	up.Process.Kill()
+	up.Wait()
+	if app := e.lifePs(f)["app"]; app.State == "running" {
+		t.Fatalf("app already runs while db is not yet healthy: up was not killed mid-way (%+v)", app)
+	}
+
+	e.must(append(f, "up", "-d", "--wait")...)
+	ps := e.lifePs(f)
+	if len(ps) != 2 || ps["db"].State != "running" || ps["app"].State != "running" || ps["db"].Health != "healthy" {
+		t.Fatalf("after up was killed and run again: %+v", ps)
+	}
+	if ps["db"].ID != db.ID {
+		t.Logf("db was recreated (%s -> %s)", db.ID, ps["db"].ID)
+	}
+	out := e.must(append(f, "ps", "-a", "--format", "json")...)
+	if n := strings.Count(out, `"service"`); n != 2 {
+		t.Errorf("%d containers, want 2:\n%s", n, out)
+	}
+	if out := e.must(append(f, "up", "-d")...); !strings.Contains(out, "nothing to do") {
+		t.Errorf("up after converging: %s", out)
+	}
+	e.downLeavesNothing(f, before, db.Pid, db.MonitorPid, ps["db"].Pid, ps["app"].Pid)
 }
