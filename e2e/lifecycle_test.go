@@ -555,3 +555,55 @@ func TestUpKilledConverges(t *testing.T) {
 	}
 	e.downLeavesNothing(f, before, db.Pid, db.MonitorPid, ps["db"].Pid, ps["app"].Pid)
 }
+
+// TestStopSignalGraceAndKill: stop sends the service's stop_signal (the container exits 0 on
+// its own); -t bounds the grace period of one that ignores SIGTERM (SIGKILL then); kill -s
+// delivers the signal named.
+func TestStopSignalGraceAndKill(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "exec.yaml")
+	e.must(append(f, "up", "-d", "--wait", "polite", "stubborn")...)
+	waitServiceLogs(t, e, f, "polite", "up")
+	waitServiceLogs(t, e, f, "stubborn", "up")
+
+	e.must(append(f, "kill", "-s", "USR1", "polite")...)
+	waitServiceLogs(t, e, f, "polite", "got-usr1")
+	if c := e.lifePs(f)["polite"]; c.State != "running" {
+		t.Fatalf("polite after kill -s USR1: %+v", c)
+	}
+
+	e.must(append(f, "stop", "polite")...) // grace 30s: it must end on SIGUSR2 itself
+	c := e.waitPs(f, "polite", 20*time.Second, "exited", func(c lifeContainer) bool { return c.State == "exited" })
+	if c.ExitCode != 0 || !strings.Contains(e.must(append(f, "logs", "polite")...), "got-usr2") {
+		t.Errorf("stop did not send stop_signal SIGUSR2: exit %d\n%s", c.ExitCode, e.must(append(f, "logs", "polite")...))
+	}
+
+	start := time.Now()
+	e.must(append(f, "stop", "-t", "1", "stubborn")...)
+	c = e.waitPs(f, "stubborn", 20*time.Second, "exited", func(c lifeContainer) bool { return c.State == "exited" })
+	if c.ExitCode != 137 {
+		t.Errorf("stubborn stopped with exit code %d, want 137 (SIGKILL after -t 1); status %q", c.ExitCode, c.Status)
+	}
+	if !strings.Contains(e.must(append(f, "logs", "stubborn")...), "ignoring-term") {
+		t.Errorf("stop did not send SIGTERM first")
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("stop -t 1 took %s: the service's 30s grace period was used", d)
+	}
+}
+
+// waitServiceLogs polls the logs of service until they contain want.
+func waitServiceLogs(t *testing.T, e *env, f []string, service, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = e.run(append(f, "logs", service)...)
+		if strings.Contains(out, want) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("logs of %s never showed %q:\n%s", service, want, out)
+}
