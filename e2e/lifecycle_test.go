@@ -607,3 +607,48 @@ func waitServiceLogs(t *testing.T, e *env, f []string, service, want string) {
 	}
 	t.Fatalf("logs of %s never showed %q:\n%s", service, want, out)
 }
+
+// TestRebootSimulated: after everything is stopped and the volatile state is gone (the run
+// root wiped and every mount of the roots undone, as a reboot would), ps sees the containers
+// as exited, up converges, and down -v leaves nothing.
+func TestRebootSimulated(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "monitor.yaml")
+	before := snapshot(t, e)
+	e.must(append(f, "up", "-d", "--wait")...)
+	old := e.lifePs(f)["ticker"]
+	e.must(append(f, "stop", "-t", "1")...)
+	e.waitPs(f, "ticker", 20*time.Second, "exited", func(c lifeContainer) bool { return c.State == "exited" && c.MonitorPid == 0 })
+
+	// The reboot: mounts of the roots go (deepest first), the run root is emptied.
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if fl := strings.Fields(l); len(fl) > 1 && (strings.HasPrefix(fl[1], e.root+"/") || strings.HasPrefix(fl[1], e.runRoot+"/")) {
+			mounts = append(mounts, fl[1])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", mounts[i], err)
+		}
+	}
+	if err := os.RemoveAll(e.runRoot); err != nil {
+		t.Fatal(err)
+	}
+
+	if c := e.lifePs(f)["ticker"]; c.State != "exited" || c.Pid != 0 {
+		t.Errorf("after the reboot ps says %+v, want exited", c)
+	}
+	e.must(append(f, "up", "-d", "--wait")...)
+	c := e.waitPs(f, "ticker", 30*time.Second, "running", func(c lifeContainer) bool { return c.State == "running" && c.MonitorPid > 0 })
+	if c.Pid == old.Pid {
+		t.Errorf("the container runs with the pid of before the reboot: %+v", c)
+	}
+	waitServiceLogs(t, e, f, "ticker", "tick-3")
+	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid)
+}
