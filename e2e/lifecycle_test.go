@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stackrun/stack/engine/local"
 )
 
 // lifeContainer is the part of `stack ps --format json` the lifecycle tests read.
@@ -100,13 +103,40 @@ func parseTimed(t *testing.T, out string) []timedLine {
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
-// downLeavesNothing runs down -v and checks that nothing the test added to the host stays, and
-// that none of pids (containers, monitors) still runs.
-func (e *env) downLeavesNothing(f []string, before hostSnapshot, pids ...int) {
+// downLeavesNothing runs down -v and checks that nothing of this env stays on the host: the
+// bridges and veths its network records named, its nftables table, mounts under its roots,
+// cgroups of the project, and none of pids (containers, monitors) still runs. Interfaces and
+// tables are matched by name, so other tests running on the host meanwhile do not count.
+func (e *env) downLeavesNothing(f []string, pids ...int) {
 	e.t.Helper()
+	var nets []struct {
+		Bridge      string `json:"bridge"`
+		Attachments map[string]struct {
+			HostVeth string `json:"host_veth"`
+		} `json:"attachments"`
+	}
+	if err := json.Unmarshal([]byte(e.must("network", "ls", "--format", "json")), &nets); err != nil {
+		e.t.Fatalf("network ls json: %v", err)
+	}
+	var links []string
+	for _, n := range nets {
+		links = append(links, n.Bridge)
+		for _, a := range n.Attachments {
+			links = append(links, a.HostVeth)
+		}
+	}
 	e.must(append(f, "down", "-v", "-t", "1")...)
-	if d := before.diff(snapshot(e.t, e)); d != "" {
-		e.t.Errorf("left on the host after down -v:\n%s", d)
+	after := snapshot(e.t, e)
+	for _, l := range links {
+		if slices.Contains(strings.Fields(after.links), l) {
+			e.t.Errorf("interface %s left after down -v", l)
+		}
+	}
+	if table := local.TableFor(e.root); strings.Contains(after.nft, "table ip "+table+"\n") {
+		e.t.Errorf("nftables table %s left after down -v", table)
+	}
+	if after.mounts != "" || after.cgroups != "" {
+		e.t.Errorf("left after down -v: mounts %q, cgroups %q", after.mounts, after.cgroups)
 	}
 	for _, pid := range pids {
 		deadline := time.Now().Add(10 * time.Second)
@@ -262,7 +292,6 @@ func TestRestartAlwaysSurvivesKillButNotStop(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "restart.yaml")
-	before := snapshot(t, e)
 	e.must(append(f, "up", "-d", "--wait", "always")...)
 	c := e.waitPs(f, "always", 30*time.Second, "running", func(c lifeContainer) bool { return c.State == "running" && c.Pid > 0 })
 	if err := syscall.Kill(c.Pid, syscall.SIGKILL); err != nil {
@@ -290,7 +319,7 @@ func TestRestartAlwaysSurvivesKillButNotStop(t *testing.T) {
 	if end := e.lifePs(f)["always"]; end.State != "exited" || end.RestartCount != st.RestartCount || end.RestartCount != again.RestartCount {
 		t.Errorf("the policy undid stop: %+v", end)
 	}
-	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid, again.Pid, again.MonitorPid)
+	e.downLeavesNothing(f, c.Pid, c.MonitorPid, again.Pid, again.MonitorPid)
 }
 
 // TestHealthyGatesDependent: app (depends_on db: service_healthy) starts only after db turned
@@ -332,7 +361,6 @@ func TestMonitorKilled(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "monitor.yaml")
-	before := snapshot(t, e)
 	e.must(append(f, "up", "-d", "--wait")...)
 	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
 		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
@@ -380,7 +408,7 @@ func TestMonitorKilled(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid, r.Pid, r.MonitorPid)
+	e.downLeavesNothing(f, c.Pid, c.MonitorPid, r.Pid, r.MonitorPid)
 }
 
 // TestExecExitCodeAndTty: exec passes the exit code through; -w, -e and -u apply; exec -t gives the command a tty
@@ -523,7 +551,6 @@ func TestUpKilledConverges(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "healthy.yaml")
-	before := snapshot(t, e)
 	up := exec.Command(e.bin, append(f, "up", "-d")...)
 	up.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
 	up.Dir = repoRoot(t)
@@ -553,7 +580,7 @@ func TestUpKilledConverges(t *testing.T) {
 	if out := e.must(append(f, "up", "-d")...); !strings.Contains(out, "nothing to do") {
 		t.Errorf("up after converging: %s", out)
 	}
-	e.downLeavesNothing(f, before, db.Pid, db.MonitorPid, ps["db"].Pid, ps["app"].Pid)
+	e.downLeavesNothing(f, db.Pid, db.MonitorPid, ps["db"].Pid, ps["app"].Pid)
 }
 
 // TestStopSignalGraceAndKill: stop sends the service's stop_signal (the container exits 0 on
@@ -615,7 +642,6 @@ func TestRebootSimulated(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "monitor.yaml")
-	before := snapshot(t, e)
 	e.must(append(f, "up", "-d", "--wait")...)
 	old := e.lifePs(f)["ticker"]
 	e.must(append(f, "stop", "-t", "1")...)
@@ -650,5 +676,5 @@ func TestRebootSimulated(t *testing.T) {
 		t.Errorf("the container runs with the pid of before the reboot: %+v", c)
 	}
 	waitServiceLogs(t, e, f, "ticker", "tick-3")
-	e.downLeavesNothing(f, before, c.Pid, c.MonitorPid)
+	e.downLeavesNothing(f, c.Pid, c.MonitorPid)
 }
