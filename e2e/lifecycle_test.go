@@ -505,7 +505,7 @@ func TestLogsFollowAcrossRecreate(t *testing.T) {
 	}
 	// The new container counts from 1 again: tick-2 a second time is its output.
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(out.String(), "tick-2\n") < 2 {
+	for strings.Count("\n"+out.String(), "\ntick-2\n") < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("logs -f did not go on with the recreated container:\n%s", out.String())
 		}
