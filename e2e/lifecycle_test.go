@@ -189,10 +189,23 @@ func TestLogsEveryLineInOrder(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("logs -t: %d lines, want tick-1..tick-500 in order; %s", len(got), firstDiff(got, want))
 	}
-	if len(lines) == 500 {
-		if span := lines[499].t.Sub(lines[0].t); span < 4*time.Second {
-			t.Errorf("timestamps span %s for 500 lines 10 ms apart: they are not the times the lines were written", span)
+	if len(lines) != 500 {
+		return
+	}
+	if span := lines[499].t.Sub(lines[0].t); span < 4*time.Second {
+		t.Errorf("timestamps span %s for 500 lines 10 ms apart: they are not the times the lines were written", span)
+	}
+	// --since the time of line 300 (RFC 3339) returns the lines stamped from then on.
+	since := lines[299].t
+	var wantSince []string
+	for _, l := range lines {
+		if !l.t.Before(since) {
+			wantSince = append(wantSince, l.text)
 		}
+	}
+	got = strings.Fields(e.must(append(f, "logs", "--no-log-prefix", "--since", since.Format(time.RFC3339Nano), "ticker")...))
+	if strings.Join(got, " ") != strings.Join(wantSince, " ") {
+		t.Errorf("--since %s: %d lines, want %d; %s", since.Format(time.RFC3339Nano), len(got), len(wantSince), firstDiff(got, wantSince))
 	}
 }
 
