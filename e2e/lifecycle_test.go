@@ -691,3 +691,36 @@ func TestRebootSimulated(t *testing.T) {
 	waitServiceLogs(t, e, f, "ticker", "tick-3")
 	e.downLeavesNothing(f, c.Pid, c.MonitorPid)
 }
+
+// TestKillStartRestart: stack kill of a restart: always service is a user's stop (the policy
+// does not bring it back); start runs the same container again; restart gives it a new process.
+func TestKillStartRestart(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "restart.yaml")
+	e.must(append(f, "up", "-d", "--wait", "always")...)
+	c := e.waitPs(f, "always", 30*time.Second, "running", func(c lifeContainer) bool { return c.State == "running" && c.Pid > 0 })
+
+	e.must(append(f, "kill", "always")...)
+	k := e.waitPs(f, "always", 30*time.Second, "exited with its monitor gone", func(n lifeContainer) bool {
+		return n.State == "exited" && n.MonitorPid == 0
+	})
+	if k.RestartCount != c.RestartCount || k.ExitCode != 137 {
+		t.Errorf("after kill: %+v, want exit 137 and no restart", k)
+	}
+
+	e.must(append(f, "start", "always")...)
+	s := e.waitPs(f, "always", 30*time.Second, "running again", func(n lifeContainer) bool { return n.State == "running" && n.Pid > 0 })
+	if s.ID != c.ID || s.Pid == c.Pid {
+		t.Errorf("start: container %s pid %d, want the same container %s with a new process", s.ID, s.Pid, c.ID)
+	}
+
+	e.must(append(f, "restart", "-t", "1", "always")...)
+	r := e.waitPs(f, "always", 30*time.Second, "running after restart", func(n lifeContainer) bool {
+		return n.State == "running" && n.Pid > 0 && n.Pid != s.Pid
+	})
+	if r.ID != c.ID || alive(s.Pid) {
+		t.Errorf("restart: container %s (want %s), old process %d alive %v", r.ID, c.ID, s.Pid, alive(s.Pid))
+	}
+	e.downLeavesNothing(f, c.Pid, s.Pid, r.Pid, r.MonitorPid)
+}
