@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,14 +99,23 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 		s string
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(sel))
-	for i, r := range sel {
+	var errs []error
+	index := map[string]int{} // container id -> its color and error slot
+	active := 0               // followers still reading
+	ended := make(chan struct{}, 1)
+	read := func(r *engine.Record) { // with mu held
+		active++
+		i := len(errs)
+		index[r.ID] = i
+		errs = append(errs, nil)
+		width = max(width, len(prefixOf(r)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			stateDir, runDir := p.host.MonitorDirs(r.ID)
-			lo := monitor.LogOptions{Tail: o.tail, Since: o.since, Follow: o.follow, StateDir: stateDir, RunDir: runDir}
-			errs[i] = monitor.ReadLogs(ctx, p.host.LogPath(r.ID), lo, func(e logfile.Entry) error {
+			lo := monitor.LogOptions{Tail: o.tail, Since: o.since, Follow: o.follow, StateDir: stateDir, RunDir: runDir,
+				Done: func() bool { return containerDone(p, r.ID) }}
+			err := monitor.ReadLogs(ctx, p.host.LogPath(r.ID), lo, func(e logfile.Entry) error {
 				mu.Lock()
 				defer mu.Unlock()
 				s := format(i, r, e)
@@ -119,10 +129,55 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 				}{e.Time, s})
 				return nil
 			})
-			if os.IsNotExist(errs[i]) {
-				errs[i] = nil // never started: no log yet
+			if os.IsNotExist(err) {
+				err = nil // never started: no log yet
+			}
+			mu.Lock()
+			errs[i] = err
+			active--
+			mu.Unlock()
+			select {
+			case ended <- struct{}{}:
+			default:
 			}
 		}()
+	}
+	mu.Lock()
+	for _, r := range sel {
+		read(r)
+	}
+	mu.Unlock()
+	if o.follow {
+		// Containers created meanwhile (a recreate, a scale-up) are followed too. Following
+		// ends when every container followed is down, none is new, and no other stack command
+		// is converging the project (a recreate in progress would add one).
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+	follow:
+		for {
+			select {
+			case <-ctx.Done():
+				break follow
+			case <-tick.C:
+			case <-ended:
+			}
+			recs, err := p.eng.Records()
+			if err != nil {
+				continue
+			}
+			sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+			mu.Lock()
+			for _, r := range recs {
+				if _, seen := index[r.ID]; !seen && (len(services) == 0 || slices.Contains(services, r.Service)) {
+					read(r)
+				}
+			}
+			idle := active == 0
+			mu.Unlock()
+			if idle && !projectBusy(ctx, p) {
+				break follow
+			}
+		}
 	}
 	wg.Wait()
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].t.Before(lines[j].t) })
@@ -134,12 +189,31 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 	if ctx.Err() != nil {
 		return nil
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	return errors.Join(errs...)
+}
+
+// containerDone reports whether following container id can end: it was removed, or its
+// monitor says it is finally down. One created but not started yet is not done.
+func containerDone(p *project, id string) bool {
+	st, err := p.host.Status(id)
+	switch {
+	case errors.Is(err, monitor.ErrNoRecord):
+		return false
+	case err != nil:
+		return true // its records are gone: removed
 	}
-	return nil
+	return st.State.Final()
+}
+
+// projectBusy reports whether another stack command holds the project lock (up, down,
+// restart at work).
+func projectBusy(ctx context.Context, p *project) bool {
+	l, err := p.eng.Lock(ctx, engine.LockOptions{NoWait: true})
+	if err != nil {
+		return errors.Is(err, engine.ErrLocked)
+	}
+	l.Unlock()
+	return false
 }
 
 func prefixOf(r *engine.Record) string { return fmt.Sprintf("%s-%d", r.Service, r.Number) }

@@ -36,7 +36,10 @@ Examples:
 
 // psEntry is one line of `stack ps`; its JSON shape (version 1) is documented here:
 // name, id, service, number, image, state (running, exited, restarting, created,
-// unsupervised), status (human), exit_code, health, ports, addresses, memory and cpu use.
+// unsupervised), status (human), exit_code, health, ports, addresses, memory and cpu use,
+// restart_count (restarts made by the policy), restarts (the last few: at, delay in ns,
+// exit_code), started_at and finished_at of the last run,
+// pid (the container's init) and monitor_pid.
 type psEntry struct {
 	Name        string   `json:"name"`
 	ID          string   `json:"id"`
@@ -52,6 +55,13 @@ type psEntry struct {
 	MemoryBytes uint64   `json:"memory_bytes,omitempty"`
 	MemoryLimit uint64   `json:"memory_limit,omitempty"`
 	CPUSeconds  float64  `json:"cpu_seconds,omitempty"`
+
+	RestartCount int                    `json:"restart_count"`
+	Restarts     []monitor.RestartEvent `json:"restarts,omitempty"`
+	StartedAt    time.Time              `json:"started_at,omitzero"`
+	FinishedAt   time.Time              `json:"finished_at,omitzero"`
+	Pid          int                    `json:"pid,omitempty"`
+	MonitorPid   int                    `json:"monitor_pid,omitempty"`
 }
 
 func runPs(c *cli.Context) error {
@@ -74,6 +84,14 @@ func runPs(c *cli.Context) error {
 			e.State, e.Status, e.ExitCode = describe(st, time.Now())
 			if st.Health != nil {
 				e.Health = st.Health.Status
+			}
+			e.RestartCount, e.Restarts = st.RestartCount, st.Restarts
+			e.StartedAt, e.FinishedAt = st.StartedAt, st.FinishedAt
+			if e.State == "running" || e.State == "unsupervised" {
+				e.Pid = st.ContainerPid
+			}
+			if !st.Unsupervised && !st.State.Final() {
+				e.MonitorPid = st.MonitorPid
 			}
 		}
 		if !c.Bool("all") && e.State != "running" && e.State != "restarting" && e.State != "unsupervised" {

@@ -16,6 +16,7 @@ import (
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/network"
 	"github.com/stackrun/stack/planner"
+	"github.com/stackrun/stack/runtime/monitor"
 )
 
 func upCommand() *cli.Command {
@@ -128,7 +129,7 @@ func runUp(c *cli.Context) error {
 			defer cancel()
 		}
 		if err := p.eng.WaitReady(wctx, p.stack, popts.Services, 0); err != nil {
-			return fmt.Errorf("up --wait: %w", err)
+			return fmt.Errorf("up --wait: %w%s", err, healthReport(p, popts.Services))
 		}
 		prog.line("all services are ready")
 		return nil
@@ -218,4 +219,24 @@ func checkPorts(p *project, pl *planner.Plan) error {
 		}
 	}
 	return p.host.Networks.CheckPorts(reqs, except...)
+}
+
+// healthReport names each unhealthy container of services (all when none) with the output of
+// its last health probe, for the error of up --wait; "" when none is unhealthy.
+func healthReport(p *project, services []string) string {
+	recs, err := selectRecords(p, services)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		st, err := p.host.Status(r.ID)
+		if err != nil || st.Health == nil || st.Health.Status != monitor.HealthUnhealthy || len(st.Health.Log) == 0 {
+			continue
+		}
+		last := st.Health.Log[len(st.Health.Log)-1]
+		fmt.Fprintf(&b, "\n  service %s (%s) is unhealthy; last health check exited %d with output:\n    %s",
+			r.Service, r.Name, last.ExitCode, strings.ReplaceAll(strings.TrimSpace(last.Output), "\n", "\n    "))
+	}
+	return b.String()
 }

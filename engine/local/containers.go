@@ -307,6 +307,9 @@ func (c Containers) Start(ctx context.Context, id string) error {
 		if err := c.ensureRootfs(ctx, id, rec.ImageID); err != nil {
 			return err
 		}
+		if err := c.ensureNetns(ctx, id); err != nil {
+			return err
+		}
 		if rt, err := builtin.New(c.runtimeRoot(id)); err == nil {
 			_ = rt.Delete(ctx, id, true)
 		}
@@ -326,6 +329,33 @@ func (c Containers) ensureRootfs(ctx context.Context, id, imageID string) error 
 	}
 	if _, _, err := c.Images.MountRootfs(ctx, imageID, c.containerDir(id)); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
+	}
+	return nil
+}
+
+// ensureNetns makes the network namespace of container id again when it is gone (after a
+// reboot the run root is empty and the namespace died with the kernel), and attaches it again
+// to the networks its records name, with the same interface names and addresses.
+func (c Containers) ensureNetns(ctx context.Context, id string) error {
+	path := c.netnsPath(id)
+	if mounted(path) {
+		return nil
+	}
+	if err := removeNetns(path); err != nil {
+		return fmt.Errorf("start container %s: remove stale network namespace: %w", id, err)
+	}
+	if err := createNetns(path); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	atts, err := c.Networks.Attachments(id)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	for _, a := range atts {
+		opts := network.AttachOptions{IPv4: a.IPv4, IfName: a.IfName, Name: a.Name, Aliases: a.Aliases, Labels: a.Labels}
+		if _, err := c.Networks.Attach(ctx, a.Network, id, path, opts); err != nil {
+			return fmt.Errorf("start container %s: attach its new network namespace: %w", id, err)
+		}
 	}
 	return nil
 }

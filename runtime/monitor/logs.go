@@ -20,13 +20,17 @@ type LogOptions struct {
 	Follow bool
 	// StateDir and RunDir locate the record Follow watches.
 	StateDir, RunDir string
+	// Done, when set, replaces the record check: following ends once it reports true.
+	Done func() bool
 }
 
 // ReadLogs calls emit with the lines of the container log at path, in order. Each Entry has
 // its time stamp and stream; whether to print the stamp is the caller's choice.
 func ReadLogs(ctx context.Context, path string, opts LogOptions, emit func(logfile.Entry) error) error {
 	ro := logfile.ReadOptions{Tail: opts.Tail, Since: opts.Since, Follow: opts.Follow}
-	if opts.Follow {
+	if opts.Follow && opts.Done != nil {
+		ro.Done = opts.Done
+	} else if opts.Follow {
 		ro.Done = func() bool {
 			s, err := Inspect(opts.StateDir, opts.RunDir)
 			return err == nil && s.State.Final()
