@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 NS=${NS:-"1 10 30"}
 REPS=${REPS:-3}
-work=$(mktemp -d /tmp/stk-bench-up.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/stk-bench-up.XXXXXX")
 export STACK_ROOT=$work/root STACK_RUN_ROOT=$work/run
 stack=$work/stack
 cleanup() {
