@@ -29,7 +29,10 @@ func main() {
 
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "stack:", err)
+		var q quietError
+		if !errors.As(err, &q) {
+			fmt.Fprintln(os.Stderr, "stack:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -89,6 +92,10 @@ type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
+
+// quietError is an outcome the command already reported (plan's "changes pending"): main
+// exits with its code and prints nothing more.
+type quietError interface{ Quiet() }
 
 // exitCoder lets a command choose its exit code (e.g. plan: 2 when changes are pending).
 type exitCoder interface{ ExitCode() int }

@@ -11,6 +11,7 @@ type pendingChanges struct{}
 
 func (pendingChanges) Error() string { return "changes pending" }
 func (pendingChanges) ExitCode() int { return exitUsage }
+func (pendingChanges) Quiet()        {}
 
 func planCommand() *cli.Command {
 	return &cli.Command{
