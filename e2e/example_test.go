@@ -48,9 +48,10 @@ func TestExampleStack(t *testing.T) {
 	e.extra = []string{fmt.Sprintf("WEB_PORT=%d", port)}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	f := []string{"-f", "examples/stack.yaml", "-p", e.project}
-	before := snapshot(t, e)
+	own := ownLinks{} // the interfaces this env's records name, sampled after every up
 
 	e.must(append(f, "up", "-d", "--wait")...)
+	own.sample(t, e)
 	if page := get(t, url); !strings.Contains(page, "visits: 1") || !strings.Contains(page, "Hello from stack") {
 		t.Fatalf("first visit: %s", page)
 	}
@@ -87,6 +88,7 @@ func TestExampleStack(t *testing.T) {
 		t.Fatalf("plan after change (exit %d):\n%s", code, out)
 	}
 	e.must(append(f, "up", "-d", "--wait")...)
+	own.sample(t, e)
 	after := e.ps(f...).ids()
 	if after["web"] == ids["web"] || after["api"] != ids["api"] || after["store"] != ids["store"] {
 		t.Errorf("recreated the wrong containers: %v -> %v", ids, after)
@@ -98,6 +100,7 @@ func TestExampleStack(t *testing.T) {
 	// down keeps the volume: the count goes on after up.
 	e.must(append(f, "down")...)
 	e.must(append(f, "up", "-d", "--wait")...)
+	own.sample(t, e)
 	if page := get(t, url); !strings.Contains(page, "visits: 4") {
 		t.Fatalf("after down and up: %s", page)
 	}
@@ -110,7 +113,7 @@ func TestExampleStack(t *testing.T) {
 	if out := e.must("volume", "ls"); strings.Contains(out, e.project) {
 		t.Errorf("volume left after down -v:\n%s", out)
 	}
-	if d := before.diff(snapshot(t, e)); d != "" {
+	if d := leaks(t, e, own); d != "" {
 		t.Errorf("left on the host after down -v:\n%s", d)
 	}
 }
@@ -138,7 +141,6 @@ func TestPortConflictStopsUpBeforeAnything(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	e.extra = []string{fmt.Sprintf("WEB_PORT=%d", port)}
 	f := []string{"-f", "examples/stack.yaml", "-p", e.project}
-	before := snapshot(t, e)
 	out, err := e.run(append(f, "up", "-d")...)
 	want := fmt.Sprintf("port 127.0.0.1:%d is in use by pid %d (e2e.test)", port, os.Getpid())
 	if err == nil || !strings.Contains(out, want) {
@@ -150,7 +152,7 @@ func TestPortConflictStopsUpBeforeAnything(t *testing.T) {
 	if out := e.must("volume", "ls"); strings.Contains(out, e.project) {
 		t.Errorf("volume made before the conflict was found:\n%s", out)
 	}
-	if d := before.diff(snapshot(t, e)); d != "" {
+	if d := leaks(t, e, ownLinks{}); d != "" {
 		t.Errorf("left on the host:\n%s", d)
 	}
 }

@@ -211,11 +211,14 @@ func runInit(cfg *initConfig, sock *os.File) error {
 		fmt.Fprintln(os.Stderr, "stack init: write exec fifo:", err)
 		os.Exit(1)
 	}
-	w.Close()
+	// w stays open until the exec closes it (O_CLOEXEC): Start reads on to EOF, so it returns
+	// only once the user's process has replaced this Go init. A signal sent right after Start
+	// (a stop) then reaches the user's process, not this init, which would exit on it.
 	fifo.Close()
 
 	env := withHome(p.Env, p.User.UID)
 	if cfg.TinyInit {
+		w.Close() // the tiny init stays pid 1 and handles signals itself
 		runTinyInit(path, p.Args, env, cfg.ExtraFDs)
 	}
 	err = syscall.Exec(path, p.Args, env)

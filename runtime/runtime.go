@@ -403,20 +403,29 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("start container %s: open exec fifo: %w", id, err)
 	}
 	defer unix.Close(fd)
+	// First the init's byte (it is released), then EOF: the init holds the fifo open until
+	// its exec closes it, so returning after EOF means the user's process runs.
 	var b [1]byte
-	for {
+	for gotByte := false; ; {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, 50); err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("start container %s: wait on exec fifo: %w", id, err)
 		}
 		n, err := unix.Read(fd, b[:])
 		if n == 1 {
-			break
+			gotByte = true
+			continue
+		}
+		if n == 0 && err == nil && gotByte {
+			break // EOF after the byte: exec'd (or the init died, which State reports)
 		}
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			return fmt.Errorf("start container %s: read exec fifo: %w", id, err)
 		}
 		if !rec.alive() {
+			if gotByte {
+				break // released, then ended: an exec failure or a quick exit, seen by Wait
+			}
 			return fmt.Errorf("start container %s: init exited before start", id)
 		}
 		if ctx.Err() != nil {
