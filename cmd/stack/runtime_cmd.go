@@ -210,6 +210,9 @@ type statusError int
 func (e statusError) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 func (e statusError) ExitCode() int { return int(e) }
 
+// Quiet: the exit status is the process's own, passed through; there is nothing to add.
+func (e statusError) Quiet() {}
+
 func runtimeRun(c *cli.Context) error {
 	id, err := oneID(c)
 	if err != nil {

@@ -205,7 +205,7 @@ func (c Containers) monitorConfig(cs *engine.ContainerSpec, s *spec.Service, def
 	}
 	mc := monitor.Config{
 		ID: cs.ID, Bundle: c.containerDir(cs.ID), StateDir: c.monitorDir(cs.ID), RunDir: c.runDir(cs.ID),
-		Restart: restart, Runtime: c.Runtime, Executable: shimPath(),
+		Restart: restart, Runtime: c.Runtime,
 	}
 	if s.Logging != nil {
 		if v := s.Logging.Options["max-size"]; v != "" {
@@ -314,6 +314,7 @@ func (c Containers) Start(ctx context.Context, id string) error {
 			_ = rt.Delete(ctx, id, true)
 		}
 	}
+	rec.Monitor.Executable = shimPath() // not recorded: the binary may move between commands
 	if _, err := monitor.Launch(ctx, rec.Monitor); err != nil {
 		return err
 	}
