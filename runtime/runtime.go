@@ -631,8 +631,17 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	if err := emptyCgroup(ctx, drv, rec.Cgroup); err != nil {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
-	if err := os.RemoveAll(r.dir(id)); err != nil {
-		return fmt.Errorf("delete container %s: remove state: %w", id, err)
+	// A Wait of this container blocked on the lock may make the lock file again while the
+	// directory goes (it then removes it itself): try again briefly on ENOTEMPTY.
+	var rmErr error
+	for range 20 {
+		if rmErr = os.RemoveAll(r.dir(id)); !errors.Is(rmErr, unix.ENOTEMPTY) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rmErr != nil {
+		return fmt.Errorf("delete container %s: remove state: %w", id, rmErr)
 	}
 	return nil
 }
@@ -705,6 +714,10 @@ func (c *Container) Wait() (ExitStatus, error) {
 	defer lock.Unlock()
 	rec, err := c.r.load(c.ID)
 	if err != nil {
+		// Deleted while we waited for the lock: taking it may have made the lock file (and
+		// directory) again under a Delete that was removing them; leave nothing behind.
+		_ = os.Remove(filepath.Join(c.r.dir(c.ID), "lock"))
+		_ = os.Remove(c.r.dir(c.ID))
 		return es, nil
 	}
 	rec.Exit = &es
