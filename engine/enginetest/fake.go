@@ -365,40 +365,17 @@ type Networks struct{ h *Host }
 var _ engine.Networks = (*Networks)(nil)
 
 func (f *Networks) List(ctx context.Context, project string) ([]planner.Network, error) {
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	var out []planner.Network
-	for _, k := range slices.Sorted(maps.Keys(f.h.networks[project])) {
-		out = append(out, planner.Network{Key: k, Name: f.h.networks[project][k].Name})
-	}
-	return out, nil
+	return listKeyed(f.h, f.h.networks, project, func(k string, n *spec.Network) planner.Network {
+		return planner.Network{Key: k, Name: n.Name}
+	}), nil
 }
 
 func (f *Networks) Ensure(ctx context.Context, project string, n *spec.Network) error {
-	end, err := f.h.begin("ensure", "network:"+n.Key, "")
-	defer end()
-	if err != nil {
-		return err
-	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	if f.h.networks[project] == nil {
-		f.h.networks[project] = map[string]*spec.Network{}
-	}
-	f.h.networks[project][n.Key] = n
-	return nil
+	return setKeyed(f.h, f.h.networks, "ensure", "network", project, n.Key, n)
 }
 
 func (f *Networks) Remove(ctx context.Context, project string, n *spec.Network) error {
-	end, err := f.h.begin("remove", "network:"+n.Key, "")
-	defer end()
-	if err != nil {
-		return err
-	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	delete(f.h.networks[project], n.Key)
-	return nil
+	return setKeyed(f.h, f.h.networks, "remove", "network", project, n.Key, nil)
 }
 
 func (f *Networks) Attach(ctx context.Context, project string, e engine.Endpoint) error {
@@ -465,39 +442,49 @@ type Volumes struct{ h *Host }
 var _ engine.Volumes = (*Volumes)(nil)
 
 func (f *Volumes) List(ctx context.Context, project string) ([]planner.Volume, error) {
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	var out []planner.Volume
-	for _, k := range slices.Sorted(maps.Keys(f.h.volumes[project])) {
-		out = append(out, planner.Volume{Key: k, Name: f.h.volumes[project][k].Name})
-	}
-	return out, nil
+	return listKeyed(f.h, f.h.volumes, project, func(k string, v *spec.Volume) planner.Volume {
+		return planner.Volume{Key: k, Name: v.Name}
+	}), nil
 }
 
 func (f *Volumes) Ensure(ctx context.Context, project string, v *spec.Volume) error {
-	end, err := f.h.begin("ensure", "volume:"+v.Key, "")
-	defer end()
-	if err != nil {
-		return err
-	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	if f.h.volumes[project] == nil {
-		f.h.volumes[project] = map[string]*spec.Volume{}
-	}
-	f.h.volumes[project][v.Key] = v
-	return nil
+	return setKeyed(f.h, f.h.volumes, "ensure", "volume", project, v.Key, v)
 }
 
 func (f *Volumes) Remove(ctx context.Context, project string, v *spec.Volume) error {
-	end, err := f.h.begin("remove", "volume:"+v.Key, "")
+	return setKeyed(f.h, f.h.volumes, "remove", "volume", project, v.Key, nil)
+}
+
+// listKeyed lists a project's networks or volumes in key order, under the host's lock.
+func listKeyed[T, O any](h *Host, all map[string]map[string]*T, project string, out func(string, *T) O) []O {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := all[project]
+	var list []O
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		list = append(list, out(k, m[k]))
+	}
+	return list
+}
+
+// setKeyed records (v non-nil) or forgets (v nil) a project's network or volume, as the call
+// verb on kind:key, steerable and recorded like every fake call.
+func setKeyed[T any](h *Host, all map[string]map[string]*T, verb, kind, project, key string, v *T) error {
+	end, err := h.begin(verb, kind+":"+key, "")
 	defer end()
 	if err != nil {
 		return err
 	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	delete(f.h.volumes[project], v.Key)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v == nil {
+		delete(all[project], key)
+		return nil
+	}
+	if all[project] == nil {
+		all[project] = map[string]*T{}
+	}
+	all[project][key] = v
 	return nil
 }
 

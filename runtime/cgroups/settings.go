@@ -250,3 +250,21 @@ func SharesToWeight(shares uint64) uint64 {
 	exp := (l*l+125*l)/612 - 7.0/34
 	return uint64(math.Ceil(math.Pow(10, exp)))
 }
+
+// plan is the describe step of Apply, the same for both versions: the device rules (deny all,
+// the config's, the defaults) and the file values for the limits.
+func plan(v Version, res *specs.LinuxResources) ([]specs.LinuxDeviceCgroup, []Setting, error) {
+	var devs []specs.LinuxDeviceCgroup
+	if res != nil {
+		devs = res.Devices
+	}
+	rules, err := DeviceRules(devs)
+	if err != nil {
+		return nil, nil, err
+	}
+	settings, err := Settings(v, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rules, settings, nil
+}

@@ -67,15 +67,7 @@ func (d *v1) Apply(path string, res *specs.LinuxResources) error {
 }
 
 func (d *v1) apply(path string, res *specs.LinuxResources) error {
-	var devs []specs.LinuxDeviceCgroup
-	if res != nil {
-		devs = res.Devices
-	}
-	rules, err := DeviceRules(devs)
-	if err != nil {
-		return err
-	}
-	settings, err := Settings(V1, res)
+	rules, settings, err := plan(V1, res)
 	if err != nil {
 		return err
 	}

@@ -49,15 +49,7 @@ func (d *v2) Apply(path string, res *specs.LinuxResources) error {
 }
 
 func (d *v2) apply(path string, res *specs.LinuxResources) error {
-	var devs []specs.LinuxDeviceCgroup
-	if res != nil {
-		devs = res.Devices
-	}
-	rules, err := DeviceRules(devs)
-	if err != nil {
-		return err
-	}
-	settings, err := Settings(V2, res)
+	rules, settings, err := plan(V2, res)
 	if err != nil {
 		return err
 	}
