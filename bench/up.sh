@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here" && go build -o "$stack" ./cmd/stack)
+(cd "$here" && go build -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim)
 "$here/examples/build-image.sh" "$stack" stack-bench:latest >/dev/null
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
