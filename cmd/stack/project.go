@@ -61,7 +61,7 @@ func openProject(c *cli.Context, needFile bool) (*project, error) {
 		Project: name, Root: c.String("root"), RunRoot: c.String("run-root"),
 		Containers: local.Containers{Host: h}, Networks: h.EngineNetworks(),
 		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h, BuildFunc: func(ctx context.Context, s *spec.Service) (string, error) {
-			return build.Service(ctx, h.Images, s, build.Options{Output: c.App.ErrWriter})
+			return build.Service(ctx, h.Images, s, build.Options{Output: c.App.ErrWriter, RuntimeHelper: local.ShimPath()})
 		}},
 	})
 	if err != nil {
