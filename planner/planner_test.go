@@ -197,7 +197,7 @@ func scenarios() []scenario {
 		}
 	}
 	emptyObs := Observed{Project: "demo"}
-	built := svc("app", build(), image("demo-app"))   // build: without image: (spec names it demo-app)
+	built := svc("app", build(), image("demo-app"))    // build: without image: (spec names it demo-app)
 	tagged := svc("tool", build(), image("busybox:1")) // build: with image:, a custom tag
 
 	return []scenario{
