@@ -27,7 +27,12 @@ type project struct {
 // file is fine when -p names the project: commands like down, ps and logs work from the
 // records on disk.
 func openProject(c *cli.Context, needFile bool) (*project, error) {
-	opts := loadOptions(c)
+	return openProjectWith(c, loadOptions(c), needFile)
+}
+
+// openProjectWith is openProject with the stack file named by opts instead of the flags (a
+// saved plan names its own).
+func openProjectWith(c *cli.Context, opts spec.Options, needFile bool) (*project, error) {
 	st, err := spec.Load(c.Context, opts)
 	if err != nil {
 		if needFile || opts.ProjectName == "" || !missingFile(err) {
