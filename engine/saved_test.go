@@ -195,7 +195,7 @@ func TestApplySavedRefusesBadFile(t *testing.T) {
 	_, data := f.save(t, desired, planner.Options{})
 	for _, c := range []struct{ name, data, want string }{
 		{"corrupt", string(data[:len(data)-20]), "not a saved plan (not valid JSON"},
-		{"other version", strings.Replace(string(data), `"version": 1,`, `"version": 7,`, 1), "saved plan of version 7"},
+		{"other version", strings.Replace(string(data), `"version": 1,`, `"version": 7,`, 1), "version 7; this stack reads saved plans of version 1 only"},
 		{"edited", strings.Replace(string(data), `"reason": "new"`, `"reason": "whatever"`, 1), "changed after stack plan wrote it"},
 	} {
 		_, _, err := f.applySaved(t, desired, []byte(c.data))

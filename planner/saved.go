@@ -165,37 +165,43 @@ func DecodeSaved(data []byte) (*Saved, error) {
 		Version int    `json:"version"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%w: not a saved plan (not valid JSON: %v)", ErrInvalid, err)
+		return nil, savedError(fmt.Sprintf("not a saved plan (not valid JSON: %v)", err))
 	}
 	if probe.Format != SavedFormat {
-		return nil, fmt.Errorf("%w: not a saved plan (no \"format\": %q; stack plan -out FILE writes one)", ErrInvalid, SavedFormat)
+		return nil, savedError(fmt.Sprintf("not a saved plan (no \"format\": %q; stack plan -out FILE writes one)", SavedFormat))
 	}
 	if probe.Version != SavedVersion {
-		return nil, fmt.Errorf("%w: saved plan of version %d; this stack reads version %d: plan again with this stack", ErrInvalid, probe.Version, SavedVersion)
+		return nil, savedError(fmt.Sprintf("version %d; this stack reads saved plans of version %d only: plan again with this stack", probe.Version, SavedVersion))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s Saved
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: damaged saved plan: %v", ErrInvalid, err)
+		return nil, savedError(fmt.Sprintf("damaged: %v", err))
 	}
 	switch {
 	case s.Project == "" || s.Plan.Project != s.Project:
-		return nil, fmt.Errorf("%w: damaged saved plan: no project, or the plan is for another one", ErrInvalid)
+		return nil, savedError("damaged: no project, or the plan is for another one")
 	case s.Fingerprint == "" || s.Plan.Fingerprint != s.Fingerprint || s.Desired == nil:
-		return nil, fmt.Errorf("%w: damaged saved plan: what it was made from is not recorded", ErrInvalid)
+		return nil, savedError("damaged: what the plan was made from is not recorded")
 	case s.Plan.Mode != "up":
-		return nil, fmt.Errorf("%w: damaged saved plan: mode %q (only plans of up are saved)", ErrInvalid, s.Plan.Mode)
+		return nil, savedError(fmt.Sprintf("damaged: mode %q (only plans of up are saved)", s.Plan.Mode))
 	}
 	sum, err := s.sum()
 	if err != nil {
 		return nil, err
 	}
 	if sum != s.Checksum {
-		return nil, fmt.Errorf("%w: the saved plan was changed after stack plan wrote it (checksum mismatch): plan again", ErrInvalid)
+		return nil, savedError("changed after stack plan wrote it (checksum mismatch): plan again")
 	}
 	return &s, nil
 }
+
+// savedError is why a file is not a usable saved plan; it is in the ErrInvalid category.
+type savedError string
+
+func (e savedError) Error() string        { return string(e) }
+func (e savedError) Is(target error) bool { return target == ErrInvalid }
 
 // PlanOptions are the options the plan was computed with.
 func (s *Saved) PlanOptions() Options {

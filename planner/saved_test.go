@@ -107,11 +107,11 @@ func TestDecodeSavedRefuses(t *testing.T) {
 		{"truncated", string(data[:len(data)/2]), "not a saved plan (not valid JSON"},
 		{"not JSON", "web\n", "not a saved plan (not valid JSON"},
 		{"plan --format json", planJSON.String(), `not a saved plan (no "format": "stack-saved-plan"`},
-		{"other version", strings.Replace(string(data), `"version": 1,`, `"version": 2,`, 1), "saved plan of version 2; this stack reads version 1"},
+		{"other version", strings.Replace(string(data), `"version": 1,`, `"version": 2,`, 1), "version 2; this stack reads saved plans of version 1 only"},
 		{"edited reason", strings.Replace(string(data), `"reason": "running"`, `"reason": "stopped"`, 1), "changed after stack plan wrote it"},
-		{"edited fingerprint", strings.Replace(string(data), s.Fingerprint, "sha256:00", 1), "damaged saved plan"},
+		{"edited fingerprint", strings.Replace(string(data), s.Fingerprint, "sha256:00", 1), "damaged: what the plan was made from"},
 		{"unknown kind", strings.Replace(string(data), `"kind": "recreate container"`, `"kind": "explode container"`, 1), `unknown action kind "explode container"`},
-		{"unknown field", strings.Replace(string(data), `"format":`, `"extra": 1, "format":`, 1), "damaged saved plan"},
+		{"unknown field", strings.Replace(string(data), `"format":`, `"extra": 1, "format":`, 1), `damaged: json: unknown field "extra"`},
 	} {
 		if c.name == "edited reason" && !strings.Contains(string(data), `"reason": "running"`) {
 			t.Fatalf("fixture has nothing unchanged (running):\n%s", data)
