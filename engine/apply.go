@@ -160,7 +160,7 @@ func (e *Engine) ApplySaved(ctx context.Context, desired *spec.Stack, saved *pla
 	if err != nil {
 		return nil, err
 	}
-	if ch := saved.ObservedChanges(obs); len(ch) > 0 {
+	if ch := saved.ObservedChanges(obs, desired); len(ch) > 0 {
 		return nil, fmt.Errorf("apply saved plan for project %s: %w: the host changed since the plan was made (%s); plan again",
 			e.cfg.Project, ErrStale, listChanges(ch))
 	}

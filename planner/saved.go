@@ -38,7 +38,7 @@ const (
 //	  "options": {"services": [], "no_deps": false, "remove_orphans": false, "force_recreate": false,
 //	    "no_recreate": false, "no_start": false, "build": false, "scale": {}, "pull": ""},
 //	  "desired": {"project": "sha256:...", "service:web": "sha256:...", "network:default": "sha256:..."},
-//	  "fingerprint": "sha256:...",       // of the observed state (Fingerprint)
+//	  "fingerprint": "sha256:...",       // Fingerprint of the observed state, images limited to the stack's
 //	  "observed": ["container:web:1 0123456789ab running ...", "network:default demo_default", ...],
 //	  "plan": { ... },                   // the plan, in the shape of `stack plan --format json`
 //	  "checksum": "sha256:..."           // of this document with "checksum": ""
@@ -87,6 +87,7 @@ func NewSaved(p *Plan, desired *spec.Stack, observed Observed, opts Options, src
 	if p.Fingerprint != Fingerprint(observed) || p.Project != desired.Name {
 		return nil, fmt.Errorf("%w: the plan was not made from this stack and observed state", ErrInvalid)
 	}
+	observed = imagesOf(observed, desired)
 	s := &Saved{
 		Format: SavedFormat, Version: SavedVersion, Created: now.UTC().Format(time.RFC3339),
 		Project: p.Project, Source: src,
@@ -96,7 +97,7 @@ func NewSaved(p *Plan, desired *spec.Stack, observed Observed, opts Options, src
 			Build: opts.Build, Scale: opts.Scale, Pull: opts.Pull,
 		},
 		Desired:     spec.Digests(desired),
-		Fingerprint: p.Fingerprint,
+		Fingerprint: Fingerprint(observed),
 		Observed:    Describe(observed),
 		Plan:        p.shape(),
 	}
@@ -182,7 +183,7 @@ func DecodeSaved(data []byte) (*Saved, error) {
 	switch {
 	case s.Project == "" || s.Plan.Project != s.Project:
 		return nil, savedError("damaged: no project, or the plan is for another one")
-	case s.Fingerprint == "" || s.Plan.Fingerprint != s.Fingerprint || s.Desired == nil:
+	case s.Fingerprint == "" || s.Plan.Fingerprint == "" || s.Desired == nil:
 		return nil, savedError("damaged: what the plan was made from is not recorded")
 	case s.Plan.Mode != "up":
 		return nil, savedError(fmt.Sprintf("damaged: mode %q (only plans of up are saved)", s.Plan.Mode))
@@ -253,8 +254,10 @@ func mergeKeys(a, b map[string]string) map[string]bool {
 
 // ObservedChanges names what differs between the state the plan was made from and observed
 // ("gone: container:web:1 0123456789ab running ...", "new: ..."); none when the fingerprints
-// match.
-func (s *Saved) ObservedChanges(observed Observed) []string {
+// match. Of the images present only those desired's services use count: a plan of up looks at
+// no other, so pulling an unrelated image does not make a saved plan stale.
+func (s *Saved) ObservedChanges(observed Observed, desired *spec.Stack) []string {
+	observed = imagesOf(observed, desired)
 	if Fingerprint(observed) == s.Fingerprint {
 		return nil
 	}
@@ -285,10 +288,13 @@ func (s *Saved) ObservedChanges(observed Observed) []string {
 }
 
 // Differs compares p, computed now, with the saved plan: "" when they are the same plan,
-// else the first difference.
+// else the first difference. The plans' fingerprints, which cover every image present, are
+// left to ObservedChanges, which counts only the images the stack uses.
 func (s *Saved) Differs(p *Plan) string {
 	now := p.shape()
-	a, errA := json.Marshal(s.Plan)
+	was := s.Plan
+	now.Fingerprint, was.Fingerprint = "", ""
+	a, errA := json.Marshal(was)
 	b, errB := json.Marshal(now)
 	if errA != nil || errB != nil {
 		return "cannot compare the plans"
@@ -310,6 +316,21 @@ func (s *Saved) Differs(p *Plan) string {
 		}
 	}
 	return "the unchanged containers or warnings differ"
+}
+
+// imagesOf is o with only the images that desired's services use.
+func imagesOf(o Observed, desired *spec.Stack) Observed {
+	if desired == nil {
+		return o
+	}
+	images := map[string]string{}
+	for _, svc := range desired.Services {
+		if d, ok := o.Images[svc.Image]; ok {
+			images[svc.Image] = d
+		}
+	}
+	o.Images = images
+	return o
 }
 
 // Describe is the observed state as sorted lines a person can read, one per container, network,

@@ -24,7 +24,7 @@ func applyCommand() *cli.Command {
 the project directory, env files and profiles), observes the host, and applies the saved plan
 action for action. It refuses, changing nothing, when the stack resolves to something else now
 (a file or the environment it interpolates changed), when the project's containers, networks,
-volumes or the images present changed since the plan was made, or when FILE is not an intact
+volumes or the images its services use changed since the plan was made, or when FILE is not an intact
 saved plan of this version (see stack plan --help for its shape). Then plan again.
 Returns once the plan is applied, as up -d does.
 

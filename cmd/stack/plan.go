@@ -31,7 +31,7 @@ Exit code: 0 when the host matches the file, 2 when changes are pending, 1 on er
 -out FILE also saves the plan, for stack apply FILE (or stack up FILE) to apply exactly it
 later. Applying refuses, changing nothing, when the stack file(s) or the environment they
 interpolate resolve to another stack, or when the project's containers, networks, volumes or
-the images present changed since the plan was made: plan again then. The file is JSON of this
+the images its services use changed since the plan was made: plan again then. The file is JSON of this
 shape (version 1; other versions are refused):
 
    {"format": "stack-saved-plan", "version": 1, "created": "<RFC 3339>", "project": "demo",
