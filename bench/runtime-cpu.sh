@@ -18,7 +18,7 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-(cd "$HERE" && go build -o "$S" ./cmd/stack)
+(cd "$HERE" && go build -o "$S" ./cmd/stack && go build -o "$(dirname "$S")/stack-shim" ./cmd/stack-shim)
 
 # The parent cgroup, below our own in each hierarchy (stack only creates below it).
 own() { awk -F: -v c="$1" '$2 == c { print $3 }' /proc/self/cgroup; }

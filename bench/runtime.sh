@@ -16,7 +16,7 @@ if [ "${_STACK_BENCH_INNER:-}" != 1 ]; then
 	command -v busybox >/dev/null || { echo "bench/runtime.sh: needs busybox-static" >&2; exit 1; }
 	WORK=$(mktemp -d /tmp/stk-bench.XXXXXX)
 	trap 'rm -rf "$WORK"' EXIT
-	(cd "$HERE" && go build -o "$WORK/stack" ./cmd/stack)
+	(cd "$HERE" && go build -o "$WORK/stack" ./cmd/stack && go build -o "$WORK/stack-shim" ./cmd/stack-shim)
 	_STACK_BENCH_INNER=1 WORK=$WORK unshare --mount --cgroup --propagation private sh "$0" "$RUNS"
 	exit
 fi

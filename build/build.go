@@ -45,9 +45,11 @@ type Options struct {
 	RuntimeRoot string
 	// CgroupParent is where RUN containers' cgroups go, relative to the caller's cgroup.
 	CgroupParent string
-	Insecure     []string // registries to reach over plain HTTP when pulling bases
-	Output       io.Writer
-	Progress     func(Event)
+	// RuntimeHelper is the executable RUN containers' init starts from (runtime.Options.Helper).
+	RuntimeHelper string
+	Insecure      []string // registries to reach over plain HTTP when pulling bases
+	Output        io.Writer
+	Progress      func(Event)
 }
 
 // Event is one step's progress.

@@ -251,7 +251,7 @@ func (b *builder) runContainer(ctx context.Context, rootfs, network string, p oc
 		pr.Close()
 		close(copied)
 	}()
-	rt := runtime.New(runtime.Options{Root: b.runRoot, CgroupParent: b.o.CgroupParent})
+	rt := runtime.New(runtime.Options{Root: b.runRoot, CgroupParent: b.o.CgroupParent, Helper: b.o.RuntimeHelper})
 	ctr, err := rt.Create(ctx, id, bundle, runtime.IO{Stdout: pw, Stderr: pw})
 	pw.Close()
 	if err != nil {

@@ -129,7 +129,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, stdio I
 		others = append(others, strconv.Itoa(4+n+i))
 	}
 	base := 3 + n + len(nsFiles)
-	exe, exePath, err := sealedExe(exeMinFD(3 + len(files)))
+	exe, exePath, err := sealedExe(r.helper, exeMinFD(3+len(files)))
 	if err != nil {
 		childSock.Close()
 		syncR.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,5 +173,56 @@ func TestStop(t *testing.T) {
 	}
 	if err := r.Stop(ctx, "stop-term", 0, time.Second); err != nil {
 		t.Errorf("stop of a stopped container: %v", err)
+	}
+}
+
+// The init and exec helper start from Options.Helper when set (stack passes cmd/stack-shim):
+// a container runs from a copy of the test binary elsewhere, exec works through it, and a
+// helper that does not exist fails the create, naming it.
+func TestHelper(t *testing.T) {
+	testutil.RequireRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(t.TempDir(), "helper")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(helper, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newRuntimeWith(t, runtime.Options{Root: t.TempDir(), Helper: helper})
+	res := run(t, r, "helper", runtimetest.NewBundle(t, "sh", "-c", "echo from-helper").Write(t))
+	if res.Exit.Code != 0 || strings.TrimSpace(res.Stdout) != "from-helper" {
+		t.Fatalf("exit %v, stdout %q, stderr %q", res.Exit, res.Stdout, res.Stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	long := newRuntimeWith(t, runtime.Options{Root: t.TempDir(), Helper: helper})
+	c, err := long.Create(ctx, "helper-exec", runtimetest.NewBundle(t, "sleep", "60").Write(t), runtime.IO{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := long.Start(ctx, "helper-exec"); err != nil {
+		t.Fatal(err)
+	}
+	code, err := long.Exec(ctx, "helper-exec", &specs.Process{Args: []string{"sh", "-c", "exit 7"}, Cwd: "/",
+		Env: []string{"PATH=/bin"}}, runtime.IO{})
+	if err != nil || code != 7 {
+		t.Fatalf("exec through the helper: code %d, %v", code, err)
+	}
+	if err := long.Kill(ctx, "helper-exec", unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+
+	missing := filepath.Join(t.TempDir(), "no-such-helper")
+	bad := newRuntimeWith(t, runtime.Options{Root: t.TempDir(), Helper: missing})
+	_, err = bad.Create(ctx, "helper-missing", runtimetest.NewBundle(t, "true").Write(t), runtime.IO{})
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("create with a missing helper: %v, want an error naming %s", err, missing)
 	}
 }

@@ -6,7 +6,7 @@ import "testing"
 // copy of the running binary into a sealed memfd.
 func BenchmarkSealedExe(b *testing.B) {
 	for b.Loop() {
-		f, _, err := sealedExe(exeMinFD(10))
+		f, _, err := sealedExe("", exeMinFD(10))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -74,18 +74,21 @@ func chdirInside(cwd string) error {
 	return nil
 }
 
-// sealedExe returns a sealed in-memory copy of the running binary, for the init and the exec
-// helper to be started from (CVE-2019-5736): a process in the container that opens
-// /proc/PID/exe of one of them gets the copy, which the seals make unwritable, never the stack
+// sealedExe returns a sealed in-memory copy of helper (the running binary when ""), for the
+// init and the exec helper to be started from (CVE-2019-5736): a process in the container that
+// opens /proc/PID/exe of one of them gets the copy, which the seals make unwritable, never the
 // binary on disk. The fd is at least minFD, above the numbers os/exec shuffles inherited files
 // through in the child (see StartProcess), so "/proc/self/fd/N" still names it at execve.
-func sealedExe(minFD int) (f *os.File, path string, err error) {
+func sealedExe(helper string, minFD int) (f *os.File, path string, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("copy the stack binary to a sealed memfd: %w", err)
 		}
 	}()
-	src, err := os.Open("/proc/self/exe")
+	if helper == "" {
+		helper = "/proc/self/exe"
+	}
+	src, err := os.Open(helper)
 	if err != nil {
 		return nil, "", err
 	}

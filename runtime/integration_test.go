@@ -37,6 +37,12 @@ func newRuntime(t *testing.T) *runtime.Runtime {
 // cgroup named for the test, removed at the end.
 func newRuntimeAt(t testing.TB, root string) *runtime.Runtime {
 	t.Helper()
+	return newRuntimeWith(t, runtime.Options{Root: root})
+}
+
+// newRuntimeWith is newRuntimeAt with more options; CgroupParent is set here.
+func newRuntimeWith(t testing.TB, o runtime.Options) *runtime.Runtime {
+	t.Helper()
 	parent := testutil.UniqueName()
 	drv, err := cgroups.New("")
 	if err != nil {
@@ -46,7 +52,8 @@ func newRuntimeAt(t testing.TB, root string) *runtime.Runtime {
 		t.Fatalf("create parent cgroup: %v", err)
 	}
 	t.Logf("cgroup parent %s", parent)
-	r := runtime.New(runtime.Options{Root: root, CgroupParent: parent})
+	o.CgroupParent = parent
+	r := runtime.New(o)
 	t.Cleanup(func() {
 		if err := drv.Remove(parent); err != nil {
 			t.Errorf("cleanup: remove cgroup %s: %v", parent, err)

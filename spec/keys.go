@@ -239,11 +239,25 @@ func ruleFor(rules []KeyRule, path tree.Path) (KeyRule, bool) {
 		if len(rp) > len(parts) || len(rp) <= bestLen || r.Exact && len(rp) != len(parts) {
 			continue
 		}
-		if tree.NewPath(parts[:len(rp)]...).Matches(tree.Path(r.Path)) {
+		if matchParts(parts[:len(rp)], rp) {
 			best, bestLen = r, len(rp)
 		}
 	}
 	return best, bestLen >= 0
+}
+
+// matchParts is tree.Path.Matches on paths already split: each pattern part is the part
+// itself or tree.PathMatchAll.
+func matchParts(parts, pattern []string) bool {
+	if len(parts) != len(pattern) {
+		return false
+	}
+	for i, p := range pattern {
+		if p != tree.PathMatchAll && p != parts[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // supportOf is the support of path: its rule's, or unsupported when no rule covers it.
@@ -260,10 +274,28 @@ func supportOf(rules []KeyRule, path tree.Path) KeySupport {
 var supportedPaths = sync.OnceValue(computeSupportedPaths)
 
 func computeSupportedPaths() []tree.Path {
-	rules := KeyRules()
+	type split struct {
+		parts []string
+		rule  KeyRule
+	}
+	var rules []split
+	for _, r := range KeyRules() {
+		rules = append(rules, split{strings.Split(r.Path, "."), r})
+	}
 	var out []tree.Path
 	for _, p := range schema.AttributePaths() {
-		if supportOf(rules, p) == KeySupported {
+		parts := p.Parts()
+		support, bestLen := KeyUnsupported, -1
+		for _, r := range rules {
+			n := len(r.parts)
+			if n > len(parts) || n <= bestLen || r.rule.Exact && n != len(parts) {
+				continue
+			}
+			if matchParts(parts[:n], r.parts) {
+				support, bestLen = r.rule.Support, n
+			}
+		}
+		if support == KeySupported {
 			out = append(out, p)
 		}
 	}

@@ -29,6 +29,11 @@ type Options struct {
 	Environ []string
 	// NumCPU is the host's CPU count, the bound for cpus:; 0 means runtime.NumCPU().
 	NumCPU int
+	// Cache, when set, keeps loaded stacks so an unchanged stack file loads without compose-go
+	// (see Cache). CacheSalt identifies the build of the caller; entries of another build are
+	// never used.
+	Cache     Cache
+	CacheSalt string
 }
 
 // DefaultFileNames returns the names looked for, in order, in the project directory (then its
@@ -46,7 +51,21 @@ func Load(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.run(ctx)
+	if opts.Cache == nil {
+		return l.run(ctx)
+	}
+	key, err := l.cacheKey()
+	if err != nil {
+		return l.run(ctx)
+	}
+	if st, ok := l.fromCache(key); ok {
+		return st, nil
+	}
+	st, err := l.run(ctx)
+	if err == nil {
+		l.toCache(key, st)
+	}
+	return st, err
 }
 
 // LoadProject is Load that returns compose-go's project (merged, interpolated, normalized)
@@ -79,6 +98,9 @@ type load struct {
 	c       *collector
 	found   []loader.UnsupportedAttribute
 	project *types.Project
+	// uncacheable is set when the load read files it cannot list for the cache: include:
+	// (with its own .env files) and extends: file:.
+	uncacheable bool
 }
 
 func newLoad(ctx context.Context, opts Options) (*load, error) {
@@ -106,7 +128,8 @@ func newLoad(ctx context.Context, opts Options) (*load, error) {
 		// stack checks consistency itself, to report every problem rather than the first.
 		cli.WithConsistency(false),
 		cli.WithLoadOptions(
-			loader.WithSupportedAttributes(supportedPaths(), nil),
+			// computed when compose-go loads, not here: a load served from the cache needs neither.
+			func(o *loader.Options) { loader.WithSupportedAttributes(supportedPaths(), nil)(o) },
 			loader.WithUnsupportedAttributesCheck(valuePatterns(), func(found []loader.UnsupportedAttribute) {
 				l.found = found
 			}),
@@ -119,6 +142,11 @@ func newLoad(ctx context.Context, opts Options) (*load, error) {
 		wd, _ := po.GetWorkingDir()
 		return nil, fmt.Errorf("load stack file: %w in %s or its parents (looked for %s)", ErrNoStackFile, wd, strings.Join(DefaultFileNames(), ", "))
 	}
+	po.WithListeners(func(event string, meta map[string]any) {
+		if _, ok := meta["file"]; ok && event == "extends" {
+			l.uncacheable = true
+		}
+	})
 	l.po = po
 	for _, f := range po.ConfigPaths {
 		if f == "-" {
@@ -283,7 +311,11 @@ func (l *load) readWithIncludes(path string, seen map[string]bool, depth int) ([
 	var out []*source
 	for _, doc := range src.Docs {
 		inc := mapValue(docRoot(doc), "include")
-		if inc == nil || inc.Kind != yaml.SequenceNode {
+		if inc == nil {
+			continue
+		}
+		l.uncacheable = true
+		if inc.Kind != yaml.SequenceNode {
 			continue
 		}
 		for _, e := range inc.Content {

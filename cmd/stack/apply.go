@@ -116,7 +116,7 @@ func runSaved(c *cli.Context, path string, detach bool) error {
 	if err != nil {
 		return err
 	}
-	p, err := openProjectWith(c, opts, true)
+	p, err := openProjectWith(c, withLoadCache(c, opts), true)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stackrun/stack/build"
+	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/spec"
 )
@@ -81,13 +82,14 @@ func buildAction(c *cli.Context) error {
 		svc := st.Services[n]
 		pr := &buildPrinter{w: c.App.ErrWriter, tty: mode == "tty", service: n}
 		res, err := build.ServiceResult(c.Context, store, svc, build.Options{
-			Args:        args,
-			NoCache:     c.Bool("no-cache"),
-			Pull:        c.Bool("pull"),
-			Insecure:    c.StringSlice("insecure-registry"),
-			RuntimeRoot: filepath.Join(c.String("run-root"), "build"),
-			Output:      pr.output(),
-			Progress:    pr.event,
+			Args:          args,
+			NoCache:       c.Bool("no-cache"),
+			Pull:          c.Bool("pull"),
+			Insecure:      c.StringSlice("insecure-registry"),
+			RuntimeRoot:   filepath.Join(c.String("run-root"), "build"),
+			RuntimeHelper: local.ShimPath(),
+			Output:        pr.output(),
+			Progress:      pr.event,
 		})
 		if err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/stackrun/stack/engine"
 	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/spec"
+	"github.com/stackrun/stack/state"
 )
 
 // project is one project opened for a command: its stack file when one was found, the host's
@@ -27,7 +30,7 @@ type project struct {
 // file is fine when -p names the project: commands like down, ps and logs work from the
 // records on disk.
 func openProject(c *cli.Context, needFile bool) (*project, error) {
-	return openProjectWith(c, loadOptions(c), needFile)
+	return openProjectWith(c, cachedLoadOptions(c), needFile)
 }
 
 // openProjectWith is openProject with the stack file named by opts instead of the flags (a
@@ -63,7 +66,7 @@ func openProjectWith(c *cli.Context, opts spec.Options, needFile bool) (*project
 		Project: name, Root: c.String("root"), RunRoot: c.String("run-root"),
 		Containers: local.Containers{Host: h}, Networks: h.EngineNetworks(),
 		Volumes: local.Volumes{Host: h}, Images: local.Images{Host: h, BuildFunc: func(ctx context.Context, s *spec.Service) (string, error) {
-			return build.Service(ctx, h.Images, s, build.Options{Output: c.App.ErrWriter})
+			return build.Service(ctx, h.Images, s, build.Options{Output: c.App.ErrWriter, RuntimeHelper: local.ShimPath()})
 		}},
 	})
 	if err != nil {
@@ -97,4 +100,24 @@ func loadStack(c *cli.Context) (*spec.Stack, error) {
 		fmt.Fprintln(c.App.ErrWriter, "warning:", w)
 	}
 	return st, nil
+}
+
+// cachedLoadOptions are loadOptions with the state root's cache of loaded stack files, so a
+// command on an unchanged stack file skips compose-go (spec.Cache). Entries are salted with the
+// identity of this executable: another build never reads them.
+func cachedLoadOptions(c *cli.Context) spec.Options { return withLoadCache(c, loadOptions(c)) }
+
+// withLoadCache adds the stack-file cache to opts.
+func withLoadCache(c *cli.Context, opts spec.Options) spec.Options {
+	exe, err := os.Executable()
+	if err != nil {
+		return opts
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return opts
+	}
+	opts.Cache = state.Cache{Dir: filepath.Join(c.String("root"), "cache", "stackfiles")}
+	opts.CacheSalt = fmt.Sprintf("%s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
+	return opts
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/runtime"
 )
 
@@ -163,7 +164,7 @@ func newRuntime(c *cli.Context) *runtime.Runtime {
 	if root == "" {
 		root = filepath.Join(c.String("run-root"), "runtime")
 	}
-	return runtime.New(runtime.Options{Root: root, CgroupParent: c.String("cgroup-parent")})
+	return runtime.New(runtime.Options{Root: root, CgroupParent: c.String("cgroup-parent"), Helper: local.ShimPath()})
 }
 
 func oneID(c *cli.Context) (string, error) {

@@ -314,7 +314,7 @@ func (c Containers) Start(ctx context.Context, id string) error {
 			_ = rt.Delete(ctx, id, true)
 		}
 	}
-	rec.Monitor.Executable = shimPath() // not recorded: the binary may move between commands
+	rec.Monitor.Executable = ShimPath() // not recorded: the binary may move between commands
 	if _, err := monitor.Launch(ctx, rec.Monitor); err != nil {
 		return err
 	}
@@ -504,9 +504,10 @@ func removeEmptyCgroupParents(bundleConfig string) {
 	}
 }
 
-// shimPath is cmd/stack-shim when it lies next to the running stack binary: monitors and
-// container inits then run from it instead of the whole CLI. "" (stack itself) otherwise.
-func shimPath() string {
+// ShimPath is cmd/stack-shim when it lies next to the running stack binary: monitors,
+// container inits and exec helpers then run from it instead of the whole CLI. "" (stack
+// itself) otherwise.
+func ShimPath() string {
 	self, err := os.Executable()
 	if err != nil {
 		return ""

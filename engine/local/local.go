@@ -106,7 +106,7 @@ func (h *Host) MonitorDirs(id string) (stateDir, runDir string) {
 
 // ContainerRuntime is the runtime instance that holds container id (exec, stats, pids).
 func (h *Host) ContainerRuntime(id string) *runtime.Runtime {
-	return runtime.New(runtime.Options{Root: filepath.Join(h.runDir(id), "runtime")})
+	return runtime.New(runtime.Options{Root: filepath.Join(h.runDir(id), "runtime"), Helper: ShimPath()})
 }
 
 // EngineNetworks is the engine's view of the network manager, writing each container's
