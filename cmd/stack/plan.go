@@ -31,8 +31,9 @@ Exit code: 0 when the host matches the file, 2 when changes are pending, 1 on er
 -out FILE also saves the plan, for stack apply FILE (or stack up FILE) to apply exactly it
 later. Applying refuses, changing nothing, when the stack file(s) or the environment they
 interpolate resolve to another stack, or when the project's containers, networks, volumes or
-the images its services use changed since the plan was made: plan again then. The file is JSON of this
-shape (version 1; other versions are refused):
+the images its services use changed since the plan was made: plan again then. The exit code
+is the same with -out (2: a plan with changes was saved). The file is JSON of this shape
+(version 1; other versions are refused):
 
    {"format": "stack-saved-plan", "version": 1, "created": "<RFC 3339>", "project": "demo",
     "source": {"files": [...], "project_directory": "...", "env_files": [...], "profiles": [...]},
@@ -45,7 +46,7 @@ shape (version 1; other versions are refused):
 Examples:
    stack plan
    stack plan --format json | jq .actions
-   stack plan -out web.plan && stack apply web.plan`,
+   stack plan -out web.plan; stack apply web.plan`,
 		Flags: append(append(stackFileFlags(false), planFlags()...),
 			&cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"},
 			&cli.BoolFlag{Name: "no-start", Usage: "plan creating containers without starting them"},

@@ -35,7 +35,7 @@ Examples:
    stack up -d                       # everything, in the background
    stack up -d --wait web            # web and what it needs, until healthy
    stack up -d --scale worker=3
-   stack plan -out p.json && stack up -d p.json`,
+   stack plan -out p.json; stack up -d p.json`,
 		Flags: append(append(stackFileFlags(false), planFlags()...),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once started instead of following the logs"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait until services are running and healthy (implies -d)"},
