@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +23,16 @@ const (
 	PhaseFailed   Phase = "failed"
 	PhaseSkipped  Phase = "skipped"    // not run: an earlier action failed or the apply was cancelled
 	PhaseUnneeded Phase = "not needed" // not run: its OnlyIf condition did not hold (image unchanged)
+	PhaseWarning  Phase = "warning"    // finished without doing all it would (an image still in use kept); Message says why
 )
 
 // errUnneeded reports an action whose condition did not hold.
 var errUnneeded = errors.New("not needed")
+
+// warning ends an action that is done as far as it can be, with something the user should know.
+type warning struct{ msg string }
+
+func (w *warning) Error() string { return w.msg }
 
 // Event is one progress report. Action is the action id ("start container:web:1"), empty for
 // events about the whole apply (waiting for the lock).
@@ -123,6 +130,66 @@ func (e *Engine) Converge(ctx context.Context, desired *spec.Stack, popts planne
 		return p, nil
 	}
 	return p, e.apply(ctx, p, obs, opts)
+}
+
+// ApplySaved applies a saved plan (`stack plan -out`), made for this project from desired as
+// it was then. It refuses with ErrStale, changing nothing, when desired is not the stack the
+// plan was made from (the stack file or the environment changed) or when the host no longer
+// is as observed then (a container came, went, stopped or changed; a network, volume or image
+// did). Then, under the project lock, it computes the plan again from the same inputs and
+// options, checks that it is the saved plan action for action (ErrInvalid otherwise: a plan
+// made by another version of stack), hands it to review and applies it.
+func (e *Engine) ApplySaved(ctx context.Context, desired *spec.Stack, saved *planner.Saved, opts ApplyOptions,
+	review func(*planner.Plan) error) (*planner.Plan, error) {
+	if saved.Project != e.cfg.Project {
+		return nil, fmt.Errorf("%w: the saved plan is for project %s, not %s", ErrInvalid, saved.Project, e.cfg.Project)
+	}
+	if desired == nil {
+		return nil, fmt.Errorf("%w: applying a saved plan needs its stack file", ErrInvalid)
+	}
+	if ch := saved.DesiredChanges(desired); len(ch) > 0 {
+		return nil, fmt.Errorf("apply saved plan for project %s: %w: the stack changed since the plan was made (%s); plan again",
+			e.cfg.Project, ErrStale, listChanges(ch))
+	}
+	lock, err := e.Lock(ctx, e.lockOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	obs, err := e.Observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ch := saved.ObservedChanges(obs, desired); len(ch) > 0 {
+		return nil, fmt.Errorf("apply saved plan for project %s: %w: the host changed since the plan was made (%s); plan again",
+			e.cfg.Project, ErrStale, listChanges(ch))
+	}
+	p, err := planner.Compute(desired, obs, saved.PlanOptions())
+	if err != nil {
+		return nil, err
+	}
+	if diff := saved.Differs(p); diff != "" {
+		return p, fmt.Errorf("apply saved plan for project %s: %w: this stack plans otherwise from the same stack file and host (%s); "+
+			"the plan was made by another version of stack: plan again", e.cfg.Project, ErrInvalid, diff)
+	}
+	if review != nil {
+		if err := review(p); err != nil {
+			return p, err
+		}
+	}
+	if p.Empty() {
+		return p, nil
+	}
+	return p, e.apply(ctx, p, obs, opts)
+}
+
+// listChanges joins the first few changes, saying how many more there are.
+func listChanges(ch []string) string {
+	const most = 5
+	if len(ch) <= most {
+		return strings.Join(ch, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(ch[:most], "; "), len(ch)-most)
 }
 
 func (e *Engine) lockOptions(opts ApplyOptions) LockOptions {
@@ -245,8 +312,12 @@ func (r *run) walk(ctx context.Context, p *planner.Plan) error {
 		res := <-results
 		inFlight--
 		a := p.Actions[res.i]
+		var warn *warning
 		if errors.Is(res.err, errUnneeded) {
 			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseUnneeded, Time: r.e.cfg.Now(), Message: res.err.Error()})
+			res.err = nil
+		} else if errors.As(res.err, &warn) {
+			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseWarning, Time: r.e.cfg.Now(), Message: warn.msg})
 			res.err = nil
 		} else if res.err == nil {
 			r.emit(Event{Action: a.ID, Kind: a.Kind, Resource: a.Resource, Phase: PhaseDone, Time: r.e.cfg.Now()})
@@ -397,8 +468,35 @@ func (r *run) do(ctx context.Context, a *planner.Action) error {
 	case planner.RemoveContainer:
 		// The plan stops running containers first; Remove refuses a running one.
 		return r.remove(step, a.Container)
+	case planner.RemoveImage:
+		return r.removeImage(step, a.Image)
 	default:
 		return fmt.Errorf("%w: action %s of unknown kind", ErrInvalid, a.ID)
+	}
+	return nil
+}
+
+// removeImage removes an image of the project (down --rmi) unless containers of another
+// project use it: then it stays, and the action ends with a warning naming them.
+func (r *run) removeImage(ctx context.Context, ref string) error {
+	r.mu.Lock()
+	digest := r.images[ref]
+	r.mu.Unlock()
+	users, err := r.e.imageUsers(digest)
+	if err != nil {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	if len(users) > 0 {
+		return &warning{fmt.Sprintf("image %s kept: still used by %s", ref, strings.Join(users, ", "))}
+	}
+	err = r.e.cfg.Images.Remove(ctx, ref)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // gone already (another spelling of the same reference went first)
+	case errors.Is(err, ErrInUse):
+		return &warning{fmt.Sprintf("image %s kept: still used by a container (%v)", ref, err)}
+	case err != nil:
+		return fmt.Errorf("remove image %s: %w", ref, err)
 	}
 	return nil
 }

@@ -177,6 +177,34 @@ func ImagesInUse(root string) (map[string]bool, error) {
 	return used, nil
 }
 
+// imageUsers names the containers of other projects recorded with image digest:
+// "web-1 (project shop)". Containers of this project do not count: down removes them first.
+func (e *Engine) imageUsers(digest string) ([]string, error) {
+	if digest == "" {
+		return nil, nil
+	}
+	projects, err := Projects(e.cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range projects {
+		if p == e.cfg.Project {
+			continue
+		}
+		recs, err := readRecords(e.cfg.Root, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.ImageDigest == digest {
+				out = append(out, r.Name+" (project "+p+")")
+			}
+		}
+	}
+	return out, nil
+}
+
 // RecordsOf reads the container records of project under root without an Engine (for ps,
 // logs and down -p, which need no host interfaces to list).
 func RecordsOf(root, project string) ([]*Record, error) { return readRecords(root, project) }

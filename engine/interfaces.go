@@ -23,6 +23,7 @@ var (
 	ErrStale    = errors.New("plan is out of date")          // the host changed since the plan was made
 	ErrInvalid  = errors.New("invalid")                      // a malformed plan or configuration
 	ErrFailed   = errors.New("dependency condition not met") // a depends_on condition can no longer be met
+	ErrInUse    = errors.New("in use")                       // Images.Remove: a container uses the image
 )
 
 // Labels every container carries, so observation never depends on names.
@@ -120,5 +121,7 @@ type Images interface {
 	Pull(ctx context.Context, ref string) (digest string, err error)
 	// Build builds s.Build and tags it s.Image, returning the digest.
 	Build(ctx context.Context, s *spec.Service) (digest string, err error)
+	// Remove removes the reference (the image itself once no reference is left); an unknown
+	// ref wraps ErrNotFound, an image a container uses wraps ErrInUse and stays.
 	Remove(ctx context.Context, ref string) error
 }

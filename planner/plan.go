@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"fmt"
+
 	"github.com/stackrun/stack/spec"
 )
 
@@ -22,6 +24,9 @@ const (
 	RecreateContainer
 	RemoveNetwork
 	RemoveVolume
+	// RemoveImage removes an image of the project's services after down (--rmi); an image
+	// that containers of another project still use is kept, with a warning.
+	RemoveImage
 )
 
 var kindNames = map[Kind][2]string{
@@ -36,6 +41,7 @@ var kindNames = map[Kind][2]string{
 	RecreateContainer: {"recreate", "container"},
 	RemoveNetwork:     {"remove", "network"},
 	RemoveVolume:      {"remove", "volume"},
+	RemoveImage:       {"remove", "image"},
 }
 
 // String names the kind: "pull image", "create container", "remove network".
@@ -58,12 +64,23 @@ func (k Kind) Verb() string {
 // MarshalText makes kinds appear by name in JSON.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads a kind written by MarshalText ("create container").
+func (k *Kind) UnmarshalText(b []byte) error {
+	for kind, n := range kindNames {
+		if n[0]+" "+n[1] == string(b) {
+			*k = kind
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown action kind %q", ErrInvalid, b)
+}
+
 // symbol is the one-character change marker of the text rendering.
 func (k Kind) symbol() string {
 	switch k {
 	case RecreateContainer:
 		return "~"
-	case StopContainer, RemoveContainer, RemoveNetwork, RemoveVolume:
+	case StopContainer, RemoveContainer, RemoveNetwork, RemoveVolume, RemoveImage:
 		return "-"
 	}
 	return "+"
@@ -83,6 +100,8 @@ func (k Kind) rank() int {
 		return 4
 	case RemoveVolume:
 		return 5
+	case RemoveImage:
+		return 6
 	}
 	return 3
 }
@@ -117,7 +136,7 @@ type Action struct {
 	Service      *spec.Service // desired service (create, recreate, start, pull, build); for stop and remove the recorded one (may be nil)
 	Number       int           // replica number for container actions
 	Container    string        // id of the existing container (start, stop, remove, recreate: the old one)
-	Image        string        // image reference (pull, build)
+	Image        string        // image reference (pull, build, remove)
 	Network      *spec.Network // create or remove network
 	Volume       *spec.Volume  // create or remove volume
 	Waits        []Wait        // start: depends_on conditions to meet first

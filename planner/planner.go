@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,9 +35,16 @@ type Options struct {
 	Scale         map[string]int // replica count overrides
 	Pull          string         // "", PullAlways, PullMissing, PullNever: overrides each service's pull_policy
 
-	Down          bool // plan the removal of the project instead (desired may be nil)
-	RemoveVolumes bool // down: also remove the project's named volumes
+	Down          bool   // plan the removal of the project instead (desired may be nil)
+	RemoveVolumes bool   // down: also remove the project's named volumes
+	RemoveImages  string // down: "", RemoveImagesLocal or RemoveImagesAll (--rmi)
 }
+
+// Values of Options.RemoveImages, as Compose spells them (down --rmi).
+const (
+	RemoveImagesLocal = "local" // only images stack tags itself: services with build: and no image:
+	RemoveImagesAll   = "all"   // every image a service of the project uses
+)
 
 // Compute compares desired with observed and returns the plan that makes the host match desired
 // (or, with opts.Down, the plan that removes the project). It does no I/O.
@@ -774,6 +782,45 @@ func (b *builder) down() error {
 				Volume: &spec.Volume{Key: v.Key, Name: v.Name}})
 			after(rm, b.removals...)
 		}
+	}
+	return b.removeImages()
+}
+
+// removeImages adds, for down --rmi, the removal of the images the project's services use:
+// those of the stack file's services and of the containers down removes (services that left
+// the file, or no file at all). Only images present are removed, after every container.
+func (b *builder) removeImages() error {
+	mode := b.opts.RemoveImages
+	switch mode {
+	case "":
+		return nil
+	case RemoveImagesLocal, RemoveImagesAll:
+	default:
+		return fmt.Errorf("%w: --rmi %q: want local or all", ErrInvalid, mode)
+	}
+	refs := map[string]bool{}
+	use := func(s *spec.Service) {
+		if s == nil || s.Image == "" {
+			return
+		}
+		if mode == RemoveImagesLocal && (s.Build == nil || s.Image != spec.DefaultImage(b.plan.Project, s.Name)) {
+			return // a custom tag (image:) or a pulled image
+		}
+		if b.obs.Images[s.Image] != "" {
+			refs[s.Image] = true
+		}
+	}
+	if b.desired != nil {
+		for _, name := range b.desired.ServiceNames() {
+			use(b.desired.Services[name])
+		}
+	}
+	for _, a := range b.removals {
+		use(a.Service)
+	}
+	for _, ref := range slices.Sorted(maps.Keys(refs)) {
+		rm := b.add(&Action{Kind: RemoveImage, Resource: "image:" + ref, Image: ref, Reason: "down --rmi " + mode})
+		after(rm, b.removals...)
 	}
 	return nil
 }

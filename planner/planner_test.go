@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,6 +147,12 @@ func observed(cs ...Container) Observed {
 	return o
 }
 
+func withImage(o Observed, ref, digest string) Observed {
+	o.Images = maps.Clone(o.Images)
+	o.Images[ref] = digest
+	return o
+}
+
 func withoutNetworks(o Observed, keys ...string) Observed {
 	var keep []Network
 	for _, n := range o.Networks {
@@ -190,6 +197,8 @@ func scenarios() []scenario {
 		}
 	}
 	emptyObs := Observed{Project: "demo"}
+	built := svc("app", build(), image("demo-app"))    // build: without image: (spec names it demo-app)
+	tagged := svc("tool", build(), image("busybox:1")) // build: with image:, a custom tag
 
 	return []scenario{
 		{name: "new_stack", desired: stack(web, db, cache), observed: emptyObs},
@@ -257,6 +266,17 @@ func scenarios() []scenario {
 			observed: observed(ctr(cache, 1), ctr(old, 1)),
 			opts:     Options{Down: true}},
 		{name: "down_nothing", desired: stack(cache), observed: Observed{Project: "demo"}, opts: Options{Down: true}},
+		// --rmi: all takes busybox:1 and the built image; local only the image stack tagged
+		// itself (build: without image:), from the file or, without it, from the records.
+		{name: "down_rmi_all", desired: stack(cache, built, tagged),
+			observed: withImage(observed(ctr(cache, 1), ctr(built, 1), ctr(tagged, 1)), "demo-app", digestB),
+			opts:     Options{Down: true, RemoveImages: RemoveImagesAll}},
+		{name: "down_rmi_local", desired: stack(cache, built, tagged),
+			observed: withImage(observed(ctr(cache, 1), ctr(built, 1), ctr(tagged, 1)), "demo-app", digestB),
+			opts:     Options{Down: true, RemoveImages: RemoveImagesLocal}},
+		{name: "down_rmi_local_without_stack_file", desired: nil,
+			observed: withImage(observed(ctr(cache, 1), ctr(built, 1), ctr(tagged, 1)), "demo-app", digestB),
+			opts:     Options{Down: true, RemoveImages: RemoveImagesLocal}},
 		{name: "force_recreate", desired: stack(web, db),
 			observed: observed(ctr(web, 1), ctr(db, 1)),
 			opts:     Options{ForceRecreate: true}},

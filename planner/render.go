@@ -43,7 +43,7 @@ func (p *Plan) Summary() Summary {
 			}
 		case StopContainer:
 			s.Stop++
-		case RemoveContainer, RemoveNetwork, RemoveVolume:
+		case RemoveContainer, RemoveNetwork, RemoveVolume, RemoveImage:
 			s.Remove++
 		}
 	}
@@ -187,6 +187,13 @@ type jsonAction struct {
 
 // WriteJSON writes the plan in the versioned JSON shape documented above, indented.
 func (p *Plan) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p.shape())
+}
+
+// shape is the plan in its JSON shape.
+func (p *Plan) shape() jsonPlan {
 	out := jsonPlan{
 		Version:     JSONVersion,
 		Project:     p.Project,
@@ -223,18 +230,14 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		}
 		out.Actions = append(out.Actions, ja)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }
 
 // Equal reports whether two plans would do the same: same project, mode, fingerprint and the
 // same actions (ids, reasons, dependencies, waits, conditions) in the same order. `stack apply
 // FILE` recomputes the plan and refuses to go on unless it equals the saved one.
 func (p *Plan) Equal(q *Plan) bool {
-	var a, b strings.Builder
-	if p.WriteJSON(&a) != nil || q.WriteJSON(&b) != nil {
-		return false
-	}
-	return a.String() == b.String()
+	a, errA := json.Marshal(p.shape())
+	b, errB := json.Marshal(q.shape())
+	return errA == nil && errB == nil && string(a) == string(b)
 }

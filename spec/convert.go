@@ -102,7 +102,7 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 	}
 	if out.Image == "" && s.Build != nil {
 		// The name Compose tags a build-only service's image with.
-		out.Image = p.Name + "-" + s.Name
+		out.Image = DefaultImage(p.Name, s.Name)
 	}
 	if s.Build != nil {
 		out.Build = &Build{

@@ -57,6 +57,7 @@ func newApp() *cli.App {
 // commands lists every registered subcommand. Only commands that really work are here.
 func commands() []*cli.Command {
 	return append([]*cli.Command{
+		applyCommand(),
 		buildCommand(),
 		commitCommand(),
 		completionCommand(),

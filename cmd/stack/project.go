@@ -30,7 +30,12 @@ type project struct {
 // file is fine when -p names the project: commands like down, ps and logs work from the
 // records on disk.
 func openProject(c *cli.Context, needFile bool) (*project, error) {
-	opts := cachedLoadOptions(c)
+	return openProjectWith(c, cachedLoadOptions(c), needFile)
+}
+
+// openProjectWith is openProject with the stack file named by opts instead of the flags (a
+// saved plan names its own).
+func openProjectWith(c *cli.Context, opts spec.Options, needFile bool) (*project, error) {
 	st, err := spec.Load(c.Context, opts)
 	if err != nil {
 		if needFile || opts.ProjectName == "" || !missingFile(err) {
@@ -100,8 +105,10 @@ func loadStack(c *cli.Context) (*spec.Stack, error) {
 // cachedLoadOptions are loadOptions with the state root's cache of loaded stack files, so a
 // command on an unchanged stack file skips compose-go (spec.Cache). Entries are salted with the
 // identity of this executable: another build never reads them.
-func cachedLoadOptions(c *cli.Context) spec.Options {
-	opts := loadOptions(c)
+func cachedLoadOptions(c *cli.Context) spec.Options { return withLoadCache(c, loadOptions(c)) }
+
+// withLoadCache adds the stack-file cache to opts.
+func withLoadCache(c *cli.Context, opts spec.Options) spec.Options {
 	exe, err := os.Executable()
 	if err != nil {
 		return opts

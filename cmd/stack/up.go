@@ -23,14 +23,19 @@ func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "up",
 		Usage:     "create and start the stack's containers so the host matches the stack file",
-		ArgsUsage: "[SERVICE...]",
+		ArgsUsage: "[SERVICE...] | FILE",
 		Description: `Computes the plan (what stack plan prints), prints it, and applies exactly it.
 A second up with nothing changed does nothing.
+
+up FILE, where FILE is a plan saved by stack plan -out (told by its content, not its name),
+applies that plan as stack apply FILE does, attached unless -d; the options that change the
+plan come from the file.
 
 Examples:
    stack up -d                       # everything, in the background
    stack up -d --wait web            # web and what it needs, until healthy
-   stack up -d --scale worker=3`,
+   stack up -d --scale worker=3
+   stack plan -out p.json; stack up -d p.json`,
 		Flags: append(append(stackFileFlags(false), planFlags()...),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once started instead of following the logs"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait until services are running and healthy (implies -d)"},
@@ -83,6 +88,13 @@ func planOptions(c *cli.Context) (planner.Options, error) {
 }
 
 func runUp(c *cli.Context) error {
+	// up FILE: an argument that is a saved plan (told by its content) applies it.
+	if c.NArg() > 0 && isSavedPlan(c.Args().First()) {
+		if c.NArg() > 1 {
+			return usageError{fmt.Errorf("up %s: a saved plan takes no service names (it names its own)", c.Args().First())}
+		}
+		return runSaved(c, c.Args().First(), c.Bool("detach"))
+	}
 	popts, err := planOptions(c)
 	if err != nil {
 		return err
@@ -93,7 +105,7 @@ func runUp(c *cli.Context) error {
 	}
 	for _, s := range popts.Services {
 		if p.stack.Services[s] == nil {
-			return usageError{fmt.Errorf("no such service: %s", s)}
+			return usageError{fmt.Errorf("no such service: %s%s", s, notAPlan(s))}
 		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
@@ -105,7 +117,16 @@ func runUp(c *cli.Context) error {
 	prog := newProgress(out, c.String("progress"))
 	_, err = p.eng.Converge(ctx, p.stack, popts, engine.ApplyOptions{
 		OnEvent: prog.event, Lock: engine.LockOptions{NoWait: c.Bool("no-wait-lock")},
-	}, func(pl *planner.Plan) error {
+	}, upReview(p, prog, out))
+	if err != nil {
+		return err
+	}
+	return afterUp(ctx, c, p, prog, popts, c.Bool("detach"))
+}
+
+// upReview checks the plan's host ports and prints it before up applies it.
+func upReview(p *project, prog *progress, out io.Writer) func(*planner.Plan) error {
+	return func(pl *planner.Plan) error {
 		if err := checkPorts(p, pl); err != nil {
 			return err
 		}
@@ -117,10 +138,12 @@ func runUp(c *cli.Context) error {
 			return nil
 		}
 		return pl.WriteText(out)
-	})
-	if err != nil {
-		return err
 	}
+}
+
+// afterUp is what up does once the plan is applied: --wait, return when detached, else follow
+// the logs until Ctrl-C, which stops the containers.
+func afterUp(ctx context.Context, c *cli.Context, p *project, prog *progress, popts planner.Options, detach bool) error {
 	if c.Bool("wait") {
 		wctx := ctx
 		if d := c.Duration("wait-timeout"); d > 0 {
@@ -134,11 +157,11 @@ func runUp(c *cli.Context) error {
 		prog.line("all services are ready")
 		return nil
 	}
-	if c.Bool("detach") || popts.NoStart {
+	if detach || popts.NoStart {
 		return nil
 	}
 	// Attached, as Compose: follow the logs; Ctrl-C stops the containers.
-	err = followLogs(ctx, c.App.Writer, p, popts.Services, logOptions{follow: true, color: isTerminal(os.Stdout)})
+	err := followLogs(ctx, c.App.Writer, p, popts.Services, logOptions{follow: true, color: isTerminal(os.Stdout)})
 	if ctx.Err() != nil {
 		fmt.Fprintln(c.App.ErrWriter, "stopping (Ctrl-C again does not hurry it)...")
 		return stopServices(context.WithoutCancel(c.Context), p, popts.Services, 0)
@@ -150,12 +173,13 @@ func runUp(c *cli.Context) error {
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
+	warn  io.Writer // plain warnings (PhaseWarning); os.Stderr unless set
 	json  bool
 	start map[string]time.Time
 }
 
 func newProgress(w io.Writer, format string) *progress {
-	return &progress{w: w, json: format == "json", start: map[string]time.Time{}}
+	return &progress{w: w, warn: os.Stderr, json: format == "json", start: map[string]time.Time{}}
 }
 
 func (p *progress) line(msg string) {
@@ -183,6 +207,9 @@ func (p *progress) event(e engine.Event) {
 		fmt.Fprintf(p.w, " ✔ %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Time.Sub(p.start[e.Action]).Round(time.Millisecond))
 	case engine.PhaseFailed:
 		fmt.Fprintf(p.w, " ✘ %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Message)
+	case engine.PhaseWarning:
+		// On stderr, so that --quiet keeps it: something was left that the user asked to go.
+		fmt.Fprintf(p.warn, "warning: %s\n", e.Message)
 	case engine.PhaseWaiting:
 		if e.Message != "" {
 			fmt.Fprintf(p.w, " … %-10s %-30s %s\n", e.Kind.Verb(), e.Resource, e.Message)

@@ -488,7 +488,8 @@ func setKeyed[T any](h *Host, all map[string]map[string]*T, verb, kind, project,
 	return nil
 }
 
-// Images is the fake engine.Images. A pull fetches the digest set with SetRemote, or a digest
+// Images is the fake engine.Images. Remove refuses an image a container (of any project) was
+// created from, as the image store does. A pull fetches the digest set with SetRemote, or a digest
 // derived from the reference.
 type Images struct{ h *Host }
 
@@ -539,6 +540,23 @@ func (f *Images) Remove(ctx context.Context, ref string) error {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
+	d, ok := f.h.images[ref]
+	if !ok {
+		return fmt.Errorf("image %s: %w", ref, engine.ErrNotFound)
+	}
+	for _, c := range f.h.containers {
+		if c.spec.ImageDigest == d {
+			return fmt.Errorf("image %s: %w by container %s", ref, engine.ErrInUse, c.spec.Name)
+		}
+	}
 	delete(f.h.images, ref)
 	return nil
+}
+
+// Image returns the digest of ref when it is present.
+func (h *Host) Image(ref string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.images[ref]
+	return d, ok
 }

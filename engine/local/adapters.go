@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -109,5 +110,11 @@ func (i Images) Build(ctx context.Context, s *spec.Service) (string, error) {
 
 func (i Images) Remove(ctx context.Context, ref string) error {
 	_, err := i.Images.Remove(ref, false)
+	switch {
+	case errors.Is(err, image.ErrNotFound):
+		return fmt.Errorf("%w: %w", engine.ErrNotFound, err)
+	case errors.Is(err, image.ErrInUse):
+		return fmt.Errorf("%w: %w", engine.ErrInUse, err)
+	}
 	return err
 }
