@@ -565,3 +565,101 @@ func TestGuardDropsLoopbackFromContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// HoldPorts binds a container's recorded ports again (a container started again, or adopted
+// after its monitor died); a port someone else took meanwhile is a conflict naming the
+// holder, and nothing stays reserved.
+func TestHoldPortsAgain(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	n, err := s.m.EnsureNetwork(ctx, network.Spec{Name: "p_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.m.Attach(ctx, n.Name, "web", s.container(), network.AttachOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	pub, err := s.m.PublishPorts(ctx, "web", []network.PortBinding{
+		{HostIP: lo, HostPort: 18091, ContainerPort: 80, Protocol: "tcp"},
+		{HostPort: 18092, ContainerPort: 53, Protocol: "udp"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindable := func(proto, addr string) error {
+		return testutil.DoInNetNS(s.host, func() error {
+			if proto == "udp" {
+				c, err := net.ListenPacket("udp4", addr)
+				if err == nil {
+					c.Close()
+				}
+				return err
+			}
+			l, err := net.Listen("tcp4", addr)
+			if err == nil {
+				l.Close()
+			}
+			return err
+		})
+	}
+	if err := bindable("tcp", "127.0.0.1:18091"); err == nil {
+		t.Error("published tcp port bindable while its sockets are open")
+	}
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bindable("tcp", "127.0.0.1:18091"); err != nil {
+		t.Fatalf("closed: %v", err)
+	}
+
+	again, err := s.m.HoldPorts("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Files) != 2 || len(again.Bindings) != 2 {
+		t.Fatalf("HoldPorts held %d files for %v", len(again.Files), again.Bindings)
+	}
+	if err := bindable("tcp", "127.0.0.1:18091"); err == nil {
+		t.Error("tcp port bindable after HoldPorts")
+	}
+	if err := bindable("udp", "0.0.0.0:18092"); err == nil {
+		t.Error("udp port bindable after HoldPorts")
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Someone takes one port while nobody holds it.
+	var l net.Listener
+	if err := testutil.DoInNetNS(s.host, func() error {
+		var err error
+		l, err = net.Listen("tcp4", "127.0.0.1:18091")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	comm, _ := os.ReadFile("/proc/self/comm")
+	me := fmt.Sprintf("pid %d (%s)", os.Getpid(), strings.TrimSpace(string(comm)))
+	if _, err := s.m.HoldPorts("web"); !errors.Is(err, network.ErrConflict) || !strings.Contains(err.Error(), "port 127.0.0.1:18091 is in use by "+me) {
+		t.Fatalf("HoldPorts with the port taken = %v", err)
+	}
+	l.Close()
+	if err := bindable("udp", "0.0.0.0:18092"); err != nil {
+		t.Errorf("a failed HoldPorts left the udp port reserved: %v", err)
+	}
+	if held, err := s.m.HoldPorts("nobody"); err != nil || len(held.Files) != 0 {
+		t.Errorf("HoldPorts of a container without bindings = %v, %v", held, err)
+	}
+
+	if err := s.m.UnpublishPorts(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.Detach(ctx, n.Name, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.RemoveNetwork(ctx, n.Name); err != nil {
+		t.Fatal(err)
+	}
+	s.expectClean()
+}

@@ -396,3 +396,29 @@ func (m *Manager) UnpublishPorts(ctx context.Context, containerID string) error 
 	}
 	return m.applyFirewallLocked(m.hostOps())
 }
+
+// HoldPorts reserves again the host ports recorded for a container, for a container whose
+// sockets were closed while its bindings stayed recorded: started again after it exited or
+// was stopped, or adopted by a new monitor after its monitor died. A port another process
+// bound meanwhile is a conflict naming that process; nothing is left reserved then.
+func (m *Manager) HoldPorts(containerID string) (*Published, error) {
+	l, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	recorded, err := m.Bindings(containerID)
+	if err != nil {
+		return nil, err
+	}
+	pub := &Published{}
+	for _, b := range recorded {
+		f, _, err := holdPort(m.netns, b)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("hold published ports of container %s: %w", containerID, err), pub.Close())
+		}
+		pub.Files = append(pub.Files, f)
+		pub.Bindings = append(pub.Bindings, b)
+	}
+	return pub, nil
+}

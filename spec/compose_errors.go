@@ -94,6 +94,13 @@ func (l *load) composeProblem(err error) *Problem {
 	if m := reService.FindStringSubmatch(msg); m != nil {
 		return l.c.at(SeverityError, "services."+m[1], "%s", m[2])
 	}
+	if msg == "project name must not be empty" {
+		// Compose keeps only [a-z0-9_-] of name: (lowercased) and trims leading '-' and '_';
+		// "name: .." leaves nothing.
+		if v, ok := l.pos.raw("name"); ok {
+			return l.c.at(SeverityError, "name", "project name %q has nothing left once normalized: it needs a letter or digit (Compose keeps lowercase letters, digits, '-' and '_')", v)
+		}
+	}
 	// Last resort: find the offending token among the scalars written in the files.
 	if key, ok := l.pos.findValue(lastToken(msg)); ok {
 		return l.c.at(SeverityError, key, "%s", msg)

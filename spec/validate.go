@@ -74,6 +74,7 @@ func validate(st *Stack, p *types.Project, c *collector, numCPU int) {
 	validateCycles(st, c)
 	validatePublished(st, c)
 	validateUnique(st, c)
+	validateNames(st, c)
 	for _, name := range sortedKeys(st.Networks) {
 		validateNetwork(st.Networks[name], c)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stackrun/stack/spec"
 	"github.com/stackrun/stack/state"
 )
 
@@ -86,10 +87,12 @@ func Name(project, key string) string {
 }
 
 // ValidateName reports whether name can be a volume name: it becomes a directory name, so it
-// must not contain a slash or start with a dot.
+// must not contain a slash or start with a dot, and it is bounded (spec.MaxNameLen, the rule
+// spec checks with positions) so that the removal directory, ".removing-<name>-<random>",
+// stays a legal file name.
 func ValidateName(name string) error {
-	if !validName.MatchString(name) {
-		return fmt.Errorf("volume name %q: %w: must match %s", name, ErrInvalid, validName)
+	if !validName.MatchString(name) || len(name) > spec.MaxNameLen {
+		return fmt.Errorf("volume name %q: %w: must match %s and be at most %d characters long", name, ErrInvalid, validName, spec.MaxNameLen)
 	}
 	return nil
 }

@@ -391,3 +391,36 @@ func TestProjectView(t *testing.T) {
 		t.Errorf("RemoveOwned of a missing volume = %v, want nil", err)
 	}
 }
+
+// The volume name rule is spec's (which reports bad names with their position in the file);
+// every name it accepts makes legal file names for the volume's directory, its lock and the
+// directory it is renamed to on removal.
+func TestVolumeNamesFollowSpecRule(t *testing.T) {
+	names := []string{"shop_data", "p_.", "p_..", strings.Repeat("v", spec.MaxNameLen),
+		"", ".", "..", "../etc", "a/b", ".x", "_x", strings.Repeat("v", spec.MaxNameLen+1)}
+	for _, n := range names {
+		specOK := spec.ValidObjectName("volume", n) == nil
+		ourOK := ValidateName(n) == nil
+		if specOK != ourOK {
+			t.Errorf("%q: spec accepts %v, volumes accepts %v", n, specOK, ourOK)
+		}
+		if ourOK && len(trashPre+n+"-4294967295") > 255 {
+			t.Errorf("%q: removal directory name too long", n)
+		}
+	}
+}
+
+// A volume with the longest name is created, used and removed.
+func TestLongestVolumeNameLifecycle(t *testing.T) {
+	s := openTestStore(t)
+	name := strings.Repeat("v", spec.MaxNameLen)
+	if _, err := s.Ensure(context.Background(), Spec{Name: name, Project: "p", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(name, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Inspect(name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after remove: %v", err)
+	}
+}

@@ -290,7 +290,18 @@ func (c Containers) launch(id string) (*launchRecord, error) {
 // Start launches the container's monitor, which creates and starts it in the runtime. A
 // container that ran before is deleted from the runtime first and started afresh on the same
 // rootfs, volumes and network namespace (remounted after a reboot).
+//
+// The monitor holds the sockets reserving the container's published host ports for as long
+// as it supervises: those Publish just made (kept by the Host until now), or, when the ports
+// were published earlier (a container started again, or adopted after its monitor died),
+// sockets bound again here from the recorded bindings.
 func (c Containers) Start(ctx context.Context, id string) error {
+	held := c.takeHeld(id)
+	defer func() {
+		for _, f := range held {
+			f.Close() // the monitor has its own copies
+		}
+	}()
 	rec, err := c.launch(id)
 	if err != nil {
 		return err
@@ -303,6 +314,20 @@ func (c Containers) Start(ctx context.Context, id string) error {
 			rec.Monitor.Adopt = true
 		}
 	}
+	if len(held) == 0 {
+		pub, err := c.Networks.HoldPorts(id)
+		switch {
+		case err == nil:
+			held = pub.Files
+		case rec.Monitor.Adopt:
+			// The container runs and its ports are published: supervising it matters more
+			// than the reservation, which the records still keep against other stacks.
+			c.Log.Warn("adopted container's published ports are not held", "container", id, "err", err)
+		default:
+			return err
+		}
+	}
+	rec.Monitor.Hold = held
 	if !rec.Monitor.Adopt {
 		if err := c.ensureRootfs(ctx, id, rec.ImageID); err != nil {
 			return err

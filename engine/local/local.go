@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/stackrun/stack/image"
 	"github.com/stackrun/stack/network"
@@ -45,6 +46,33 @@ type Host struct {
 	// Stack is the desired stack when a stack file was loaded (up, plan); nil for commands
 	// that work from records alone (down -p, ps). Create needs it for top-level volumes.
 	Stack *spec.Stack
+
+	// held are the sockets reserving containers' published ports, from the network attach
+	// (Publish) until Start hands them to the container's monitor.
+	heldMu sync.Mutex
+	held   map[string][]*os.File
+}
+
+// hold keeps the sockets reserving container id's published ports until Start takes them.
+func (h *Host) hold(id string, files []*os.File) {
+	h.heldMu.Lock()
+	defer h.heldMu.Unlock()
+	if h.held == nil {
+		h.held = map[string][]*os.File{}
+	}
+	for _, f := range h.held[id] {
+		f.Close() // published again: the new sockets replace these
+	}
+	h.held[id] = files
+}
+
+// takeHeld returns and forgets the sockets held for container id; the caller closes them.
+func (h *Host) takeHeld(id string) []*os.File {
+	h.heldMu.Lock()
+	defer h.heldMu.Unlock()
+	files := h.held[id]
+	delete(h.held, id)
+	return files
 }
 
 // Open opens the stores under root and runRoot.
@@ -121,6 +149,7 @@ func (h *Host) EngineNetworks() *enginenet.Networks {
 		NameFiles: func(id string) (string, string) {
 			return filepath.Join(h.etcDir(id), "hosts"), filepath.Join(h.etcDir(id), "resolv.conf")
 		},
+		Hold: h.hold,
 	}
 }
 

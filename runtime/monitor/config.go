@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,6 +51,15 @@ type Config struct {
 	// Events, when set, is where the monitor appends start, die, oom, restart and
 	// health_status events (see events.go).
 	Events *EventSink `json:"events,omitempty"`
+	// Hold are files the monitor keeps open while it supervises, and closes before it
+	// answers the stop that ends it (or when it exits otherwise): the sockets reserving the
+	// container's published host ports, so no other process can bind them while the
+	// container is up. They stay open across restarts of the container's process and never
+	// reach it (close-on-exec in the monitor). Launch passes them as inherited fds and
+	// names them in HoldFDs; the caller closes its own copies after Launch.
+	Hold []*os.File `json:"-"`
+	// HoldFDs are the fd numbers of Hold in the monitor process, set by Launch.
+	HoldFDs []int `json:"hold_fds,omitempty"`
 }
 
 // RestartPolicy is Compose's restart: no, always, on-failure[:N], unless-stopped.

@@ -24,9 +24,11 @@
 //	  pipe cfg, pipe ready
 //	  start /proc/self/exe _monitor  ───────────▶   setsid, stdio /dev/null, cwd /
 //	     fds 3=cfg(r), 4=ready(w),                  read fds from _STACK_MONITOR_CONFIG_FD,
-//	     env _STACK_MONITOR_CONFIG_FD=3,            _STACK_MONITOR_READY_FD; unset them
+//	     5...=Config.Hold (held sockets)            _STACK_MONITOR_READY_FD; unset them
+//	     env _STACK_MONITOR_CONFIG_FD=3,
 //	         _STACK_MONITOR_READY_FD=4
-//	  write Config as JSON, close  ─────────────▶   decode Config (until EOF)
+//	  write Config as JSON, close  ─────────────▶   decode Config (until EOF); mark
+//	     (HoldFDs names fds 5...)                   HoldFDs close-on-exec, keep them open
 //	                                                step "subreaper": PR_SET_CHILD_SUBREAPER
 //	                                                step "lock": RunDir/monitor.lock (flock)
 //	                                                step "prepare": dirs, FIFOs, log file
@@ -119,6 +121,14 @@ func Launch(ctx context.Context, cfg Config) (*Handle, error) {
 	cmd.Args[0] = "stack"
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{cfgR, readyW}
+	cfg.HoldFDs = nil
+	for _, f := range cfg.Hold {
+		if f == nil {
+			continue
+		}
+		cfg.HoldFDs = append(cfg.HoldFDs, 3+len(cmd.ExtraFiles))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
 	cmd.Env = append(envWithout(os.Environ(), envConfigFD, envReadyFD), envConfigFD+"=3", envReadyFD+"=4")
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
 		// One P from the start: one mcache and GC worker instead of one per CPU; measured

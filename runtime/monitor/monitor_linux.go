@@ -62,6 +62,10 @@ func mainExit(builtin BuiltinRuntime) int {
 		report(readyMsg{Step: "read config", Error: err.Error()})
 		return 1
 	}
+	if cfg.Hold, err = inheritHeld(cfg.HoldFDs); err != nil {
+		report(readyMsg{Step: "hold", Error: err.Error()})
+		return 1
+	}
 	// A terminal hang-up or ^C in the launching shell is not the monitor's business; SIGTERM
 	// (e.g. at shutdown) ends the monitor and leaves the container running, unsupervised.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
@@ -76,6 +80,32 @@ func mainExit(builtin BuiltinRuntime) int {
 	m.loop()
 	m.shutdown()
 	return 0
+}
+
+// inheritHeld takes over the inherited fds the monitor holds for its lifetime (Config.Hold):
+// each is marked close-on-exec at once, so neither the runtime nor the container nor a
+// health probe inherits it.
+func inheritHeld(fds []int) ([]*os.File, error) {
+	var out []*os.File
+	for _, fd := range fds {
+		if fd < 3 {
+			closeAll(out)
+			return nil, fmt.Errorf("held fd %d: not an inherited fd", fd)
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("held fd %d: %w", fd, os.NewSyscallError("fcntl", err))
+		}
+		out = append(out, os.NewFile(uintptr(fd), "held-"+strconv.Itoa(fd)))
+	}
+	return out, nil
+}
+
+// releaseHeld closes the held files. It runs before the final record and the reply to the
+// stop that ends the monitor, so whoever reads either finds the ports free.
+func (m *monitor) releaseHeld() {
+	closeAll(m.cfg.Hold)
+	m.cfg.Hold = nil
 }
 
 // exitInfo is how one run of the container ended.
@@ -599,6 +629,9 @@ func (m *monitor) finish(stopped bool) bool {
 	if m.st.FinishedAt.IsZero() {
 		m.st.FinishedAt = time.Now().UTC()
 	}
+	// Released before the record says the container is down: whoever reads that and starts
+	// it again must find its ports free.
+	m.releaseHeld()
 	m.note(m.write())
 	m.answer("", nil)
 	return true
@@ -724,6 +757,7 @@ func (m *monitor) shutdown() {
 		m.ln.Close()
 		os.Remove(filepath.Join(m.cfg.RunDir, sockFile))
 	}
+	m.releaseHeld()
 	close(m.done)
 	// Let the replies in flight (a stop is answered just before the monitor exits) reach
 	// their clients.
