@@ -121,15 +121,21 @@ func (e *Engine) Converge(ctx context.Context, desired *spec.Stack, popts planne
 	if err != nil {
 		return nil, err
 	}
+	return p, e.reviewAndApply(ctx, p, obs, opts, review)
+}
+
+// reviewAndApply hands p to review (which may refuse it), then applies it unless it is empty.
+func (e *Engine) reviewAndApply(ctx context.Context, p *planner.Plan, obs planner.Observed, opts ApplyOptions,
+	review func(*planner.Plan) error) error {
 	if review != nil {
 		if err := review(p); err != nil {
-			return p, err
+			return err
 		}
 	}
 	if p.Empty() {
-		return p, nil
+		return nil
 	}
-	return p, e.apply(ctx, p, obs, opts)
+	return e.apply(ctx, p, obs, opts)
 }
 
 // ApplySaved applies a saved plan (`stack plan -out`), made for this project from desired as
@@ -172,15 +178,7 @@ func (e *Engine) ApplySaved(ctx context.Context, desired *spec.Stack, saved *pla
 		return p, fmt.Errorf("apply saved plan for project %s: %w: this stack plans otherwise from the same stack file and host (%s); "+
 			"the plan was made by another version of stack: plan again", e.cfg.Project, ErrInvalid, diff)
 	}
-	if review != nil {
-		if err := review(p); err != nil {
-			return p, err
-		}
-	}
-	if p.Empty() {
-		return p, nil
-	}
-	return p, e.apply(ctx, p, obs, opts)
+	return p, e.reviewAndApply(ctx, p, obs, opts, review)
 }
 
 // listChanges joins the first few changes, saying how many more there are.

@@ -122,6 +122,13 @@ func (f *fixture) up(t *testing.T, desired *spec.Stack, popts planner.Options, o
 // plan observes and plans without applying.
 func (f *fixture) plan(t *testing.T, desired *spec.Stack, popts planner.Options) *planner.Plan {
 	t.Helper()
+	_, p := f.observeAndPlan(t, desired, popts)
+	return p
+}
+
+// observeAndPlan observes and plans without applying; it returns what it observed too.
+func (f *fixture) observeAndPlan(t *testing.T, desired *spec.Stack, popts planner.Options) (planner.Observed, *planner.Plan) {
+	t.Helper()
 	obs, err := f.eng.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +137,7 @@ func (f *fixture) plan(t *testing.T, desired *spec.Stack, popts planner.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return obs, p
 }
 
 // checkConsistent verifies that the records on disk and the fake runtime agree: every record

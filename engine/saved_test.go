@@ -19,14 +19,7 @@ import (
 // plan printed) and the file's bytes.
 func (f *fixture) save(t *testing.T, desired *spec.Stack, popts planner.Options) (string, []byte) {
 	t.Helper()
-	obs, err := f.eng.Observe(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := planner.Compute(desired, obs, popts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	obs, p := f.observeAndPlan(t, desired, popts)
 	var text bytes.Buffer
 	if err := p.WriteText(&text); err != nil {
 		t.Fatal(err)

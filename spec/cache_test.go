@@ -44,14 +44,7 @@ func TestCacheSameStack(t *testing.T) {
 	}
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(root, tc.dir)
-			opts := Options{Environ: tc.environ, Profiles: tc.profiles, NumCPU: 4, ProjectDirectory: dir}
-			if opts.Environ == nil {
-				opts.Environ = []string{}
-			}
-			for _, f := range tc.files {
-				opts.Files = append(opts.Files, filepath.Join(dir, f))
-			}
+			opts := tc.options(root)
 			want, err := Load(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)

@@ -17,13 +17,28 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // goldenCases are whole stack files under testdata/stacks (and examples/), each loaded and
 // compared with testdata/golden/<name>.golden: compose-go's normalized project (what stack config
 // prints), the warnings, and stack's model with each service's hash.
-var goldenCases = []struct {
+type goldenCase struct {
 	name     string
 	dir      string   // under testdata/stacks, or a path relative to the package
 	files    []string // relative to dir; empty: default file discovery in dir
 	environ  []string
 	profiles []string
-}{
+}
+
+// options are the load options of the case, its directory taken below root.
+func (tc goldenCase) options(root string) Options {
+	dir := filepath.Join(root, tc.dir)
+	opts := Options{Environ: tc.environ, Profiles: tc.profiles, NumCPU: 4, ProjectDirectory: dir}
+	if opts.Environ == nil {
+		opts.Environ = []string{}
+	}
+	for _, f := range tc.files {
+		opts.Files = append(opts.Files, filepath.Join(dir, f))
+	}
+	return opts
+}
+
+var goldenCases = []goldenCase{
 	{name: "webdbcache", dir: "webdbcache"},
 	{name: "longsyntax", dir: "longsyntax"},
 	{name: "override", dir: "override"}, // compose.yaml + compose.override.yaml by discovery
@@ -58,13 +73,7 @@ func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(root, tc.dir)
-			opts := Options{Environ: tc.environ, Profiles: tc.profiles, NumCPU: 4, ProjectDirectory: dir}
-			if opts.Environ == nil {
-				opts.Environ = []string{}
-			}
-			for _, f := range tc.files {
-				opts.Files = append(opts.Files, filepath.Join(dir, f))
-			}
+			opts := tc.options(root)
 			st, p, err := LoadWithProject(context.Background(), opts)
 			if err != nil {
 				t.Fatalf("load: %v", err)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 
@@ -120,13 +118,8 @@ func runSaved(c *cli.Context, path string, detach bool) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	ctx, stop, out, prog := hostSession(c)
 	defer stop()
-	out := c.App.Writer
-	if c.Bool("quiet") {
-		out = io.Discard
-	}
-	prog := newProgress(out, c.String("progress"))
 	_, err = p.eng.ApplySaved(ctx, p.stack, saved, engine.ApplyOptions{
 		OnEvent: prog.event, Lock: engine.LockOptions{NoWait: c.Bool("no-wait-lock")},
 	}, upReview(p, prog, out))

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
 
 	"github.com/urfave/cli/v2"
 
@@ -43,13 +41,8 @@ Examples:
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+			ctx, stop, _, prog := hostSession(c)
 			defer stop()
-			out := c.App.Writer
-			if c.Bool("quiet") {
-				out = discard{}
-			}
-			prog := newProgress(out, c.String("progress"))
 			prog.warn = c.App.ErrWriter
 			opts := engine.ApplyOptions{OnEvent: prog.event}
 			if t := c.Int("timeout"); t >= 0 {
@@ -66,7 +59,3 @@ Examples:
 		},
 	}
 }
-
-type discard struct{}
-
-func (discard) Write(b []byte) (int, error) { return len(b), nil }

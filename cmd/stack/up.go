@@ -108,13 +108,8 @@ func runUp(c *cli.Context) error {
 			return usageError{fmt.Errorf("no such service: %s%s", s, notAPlan(s))}
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	ctx, stop, out, prog := hostSession(c)
 	defer stop()
-	out := c.App.Writer
-	if c.Bool("quiet") {
-		out = io.Discard
-	}
-	prog := newProgress(out, c.String("progress"))
 	_, err = p.eng.Converge(ctx, p.stack, popts, engine.ApplyOptions{
 		OnEvent: prog.event, Lock: engine.LockOptions{NoWait: c.Bool("no-wait-lock")},
 	}, upReview(p, prog, out))
@@ -176,6 +171,17 @@ type progress struct {
 	warn  io.Writer // plain warnings (PhaseWarning); os.Stderr unless set
 	json  bool
 	start map[string]time.Time
+}
+
+// hostSession is what a command that changes the host works with: a context Ctrl-C cancels,
+// its output (nowhere with --quiet) and the progress printer writing to it (--progress).
+func hostSession(c *cli.Context) (context.Context, context.CancelFunc, io.Writer, *progress) {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	out := c.App.Writer
+	if c.Bool("quiet") {
+		out = io.Discard
+	}
+	return ctx, stop, out, newProgress(out, c.String("progress"))
 }
 
 func newProgress(w io.Writer, format string) *progress {
