@@ -244,6 +244,10 @@ func storm(t *testing.T, bombLimit int) {
 		}
 	}
 	size, files := logBytes(t, flood.LogPath)
+	if size > logfile.DefaultMaxSize*logfile.DefaultMaxFiles || files > logfile.DefaultMaxFiles {
+		t.Errorf("flood's logs: %d bytes in %d files, over the cap", size, files)
+	}
+	maxLog = max(maxLog, size)
 	t.Logf("bomb: pids.max %d, highest pids.current seen %d, pids.peak %d, forks refused %d", limit, maxPids, peak, pidsEvents(pidsDir))
 	t.Logf("flood: wrote %d MiB before the mark and kept writing; its logs hold %d bytes in %d files now, at most %d seen (cap %d)",
 		floodWritten>>20, size, files, maxLog, logfile.DefaultMaxSize*logfile.DefaultMaxFiles)
