@@ -661,21 +661,7 @@ func TestRebootSimulated(t *testing.T) {
 	e.waitPs(f, "ticker", 20*time.Second, "exited", func(c lifeContainer) bool { return c.State == "exited" && c.MonitorPid == 0 })
 
 	// The reboot: mounts of the roots go (deepest first), the run root is emptied.
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mounts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if fl := strings.Fields(l); len(fl) > 1 && (strings.HasPrefix(fl[1], e.root+"/") || strings.HasPrefix(fl[1], e.runRoot+"/")) {
-			mounts = append(mounts, fl[1])
-		}
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mounts[i], err)
-		}
-	}
+	unmountRoots(t, e)
 	if err := os.RemoveAll(e.runRoot); err != nil {
 		t.Fatal(err)
 	}

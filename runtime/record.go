@@ -18,6 +18,7 @@ type record struct {
 	Rootfs      string            `json:"rootfs"`
 	Pid         int               `json:"pid,omitempty"`
 	StartTime   uint64            `json:"startTime,omitempty"` // field 22 of /proc/PID/stat
+	BootID      string            `json:"bootId,omitempty"`    // the boot Pid belongs to ("" in older records)
 	Created     time.Time         `json:"created"`
 	Ready       bool              `json:"ready"` // the init finished its setup
 	Cgroup      string            `json:"cgroup"`
@@ -53,6 +54,12 @@ func procStartTime(pid int) (uint64, error) {
 		return 0, err
 	}
 	return parseStartTime(b)
+}
+
+// bootID identifies the running kernel boot (random per boot).
+func bootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return string(bytes.TrimSpace(b))
 }
 
 // parseStartTime takes field 22 of a /proc/PID/stat line. The command name (field 2) may hold

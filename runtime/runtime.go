@@ -298,6 +298,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, stdio IO) (_ *C
 	if rec.StartTime, err = procStartTime(c.Pid); err != nil {
 		return nil, fmt.Errorf("read start time of init %d: %w", c.Pid, err)
 	}
+	rec.BootID = bootID()
 	if err := drv.AddProc(rec.Cgroup, c.Pid); err != nil {
 		return nil, fmt.Errorf("move init %d into cgroup %s: %w", c.Pid, rec.Cgroup, err)
 	}
@@ -356,9 +357,12 @@ const AnnotationInit = "run.stack.init"
 
 func wantsTinyInit(s *specs.Spec) bool { return s.Annotations[AnnotationInit] == "true" }
 
-// alive reports whether the recorded process still runs (a zombie does not count).
+// alive reports whether the recorded process still runs (a zombie does not count): the pid
+// names a process of this boot that started when the recorded one did. A root kept across a
+// reboot (on disk, not tmpfs) names pids that other processes may now hold, with start times
+// that may even match: the boot id tells them apart.
 func (rec *record) alive() bool {
-	if rec.Pid <= 0 {
+	if rec.Pid <= 0 || rec.BootID != "" && rec.BootID != bootID() {
 		return false
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(rec.Pid) + "/stat")

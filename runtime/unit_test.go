@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -205,6 +206,35 @@ func TestParseStartTime(t *testing.T) {
 	}
 	if _, err := parseStartTime([]byte("12 (x) S 1")); err == nil {
 		t.Error("short line parsed")
+	}
+}
+
+// TestRecordAliveChecksStartTimeAndBoot: a record names a live process only when the pid,
+// its start time and the boot all match; a pid reused by another process (another start time,
+// or the same start time in another boot) is dead.
+func TestRecordAliveChecksStartTimeAndBoot(t *testing.T) {
+	self := os.Getpid()
+	start, err := procStartTime(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		rec  record
+		want bool
+	}{
+		{"same process, this boot", record{Pid: self, StartTime: start, BootID: bootID()}, true},
+		{"older record without boot id", record{Pid: self, StartTime: start}, true},
+		{"pid reused: another start time", record{Pid: self, StartTime: start + 1, BootID: bootID()}, false},
+		{"pid and start time reused after a reboot", record{Pid: self, StartTime: start, BootID: "00000000-0000-4000-8000-000000000000"}, false},
+		{"no pid", record{StartTime: start, BootID: bootID()}, false},
+	} {
+		if got := tc.rec.alive(); got != tc.want {
+			t.Errorf("%s: alive = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if bootID() == "" {
+		t.Error("no boot id read from /proc/sys/kernel/random/boot_id")
 	}
 }
 

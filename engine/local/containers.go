@@ -455,7 +455,7 @@ func (c Containers) cleanup(ctx context.Context, id string) error {
 	if rt, err := builtin.New(c.runtimeRoot(id)); err == nil {
 		errs = append(errs, rt.Delete(ctx, id, true))
 	}
-	removeEmptyCgroupParents(filepath.Join(c.containerDir(id), "config.json"))
+	removeEmptyCgroups(filepath.Join(c.containerDir(id), "config.json"))
 	rootfs := filepath.Join(c.containerDir(id), "rootfs")
 	if mounted(rootfs) {
 		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil {
@@ -510,10 +510,13 @@ func (h *Host) Status(id string) (*monitor.Status, error) {
 	return monitor.Inspect(rec.Monitor.StateDir, rec.Monitor.RunDir)
 }
 
-// removeEmptyCgroupParents removes the cgroup directories above a container's own (stack/ and
-// stack/<project>/, made for it by the runtime) once they are empty; rmdir refuses a cgroup
-// that still has children or processes, so another container's are never touched.
-func removeEmptyCgroupParents(bundleConfig string) {
+// removeEmptyCgroups removes the container's own cgroup and the directories above it (stack/
+// and stack/<project>/, made for it by the runtime) once they are empty. The runtime's Delete
+// removes the container's cgroup when it still has the container's record; after a reboot (or
+// a lost run root) the record is gone, and a cgroup hierarchy that outlived it keeps the empty
+// directory. rmdir refuses a cgroup that still has children or processes, so no other
+// container's cgroup, and no cgroup with a process in it, is ever removed here.
+func removeEmptyCgroups(bundleConfig string) {
 	var cfg specs.Spec
 	if readJSON(bundleConfig, &cfg) != nil || cfg.Linux == nil || cfg.Linux.CgroupsPath == "" {
 		return
@@ -522,7 +525,7 @@ func removeEmptyCgroupParents(bundleConfig string) {
 	if err != nil {
 		return
 	}
-	for p := filepath.Dir(strings.TrimLeft(cfg.Linux.CgroupsPath, "/")); p != "." && p != "/"; p = filepath.Dir(p) {
+	for p := filepath.Clean(strings.TrimLeft(cfg.Linux.CgroupsPath, "/")); p != "." && p != "/"; p = filepath.Dir(p) {
 		for _, dir := range drv.Paths(p) {
 			_ = unix.Rmdir(dir)
 		}
