@@ -33,6 +33,15 @@ func repoRoot(t testing.TB) string {
 	return filepath.Dir(wd)
 }
 
+// TestMain removes the binaries stackBinary built once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // stackBinary builds cmd/stack once per test run.
 func stackBinary(t testing.TB) string {
 	t.Helper()
