@@ -99,7 +99,7 @@ func sealedExe(helper string, minFD int) (f *os.File, path string, err error) {
 	}
 	mem := os.NewFile(uintptr(fd), "memfd:stack")
 	defer mem.Close()
-	if _, err := io.Copy(mem, src); err != nil {
+	if err := copyFile(mem, src); err != nil {
 		return nil, "", err
 	}
 	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
@@ -111,6 +111,31 @@ func sealedExe(helper string, minFD int) (f *os.File, path string, err error) {
 		return nil, "", os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 	}
 	return os.NewFile(uintptr(hi), "memfd:stack"), "/proc/self/fd/" + strconv.Itoa(hi), nil
+}
+
+// copyFile copies src to dst inside the kernel (sendfile), falling back to a copy through
+// user space: io.Copy reads and writes in 32 KiB pieces here, since copy_file_range does not
+// cross from the binary's file system to the memfd's.
+func copyFile(dst, src *os.File) error {
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	left := fi.Size()
+	for left > 0 {
+		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, int(min(left, 1<<30)))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			if _, err := io.Copy(dst, src); err != nil {
+				return err
+			}
+			return nil
+		}
+		left -= int64(n)
+	}
+	return nil
 }
 
 // exeMinFD is the lowest fd sealedExe may use for a child started with nFiles files (stdio
