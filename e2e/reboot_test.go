@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/runtime/monitor"
@@ -394,4 +395,44 @@ func TestHardenRebootKeptRunRoot(t *testing.T) {
 	if d := leaks(t, e, own); d != "" {
 		t.Errorf("after down:\n%s", d)
 	}
+}
+
+// TestDownAfterRunRootLost: the run root is lost while a container runs and its monitor is
+// dead (not a reboot: the processes live on). down still stops the container, through the
+// init the monitor recorded (pid, start time and boot id checked), and leaves nothing.
+func TestDownAfterRunRootLost(t *testing.T) {
+	e := newEnv(t)
+	e.exampleImage()
+	f := lifeFile(e, "monitor.yaml")
+	e.must(append(f, "up", "-d", "--wait")...)
+	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
+		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
+	})
+	if err := syscall.Kill(c.MonitorPid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 monitor %d: %v", c.MonitorPid, err)
+	}
+	waitGone(t, c.MonitorPid)
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if fl := strings.Fields(l); len(fl) > 1 && strings.HasPrefix(fl[1], e.runRoot+"/") {
+			mounts = append(mounts, fl[1])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			t.Fatalf("unmount %s: %v", mounts[i], err)
+		}
+	}
+	if err := os.RemoveAll(e.runRoot); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(c.Pid) {
+		t.Fatalf("the container %d died with its run root", c.Pid)
+	}
+	e.must(append(f, "ps", "-a")...)
+	e.downLeavesNothing(f, c.Pid, c.MonitorPid)
 }

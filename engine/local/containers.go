@@ -416,15 +416,20 @@ func (c Containers) Stop(ctx context.Context, id string, timeout time.Duration) 
 	return monitor.Stop(ctx, rec.Monitor.StateDir, rec.Monitor.RunDir, sig, timeout)
 }
 
-// stopUnsupervised stops a container whose monitor died, through the runtime directly.
+// stopUnsupervised stops a container whose monitor died, through the runtime directly or, when
+// the runtime's record is gone with the run root while the container still runs, through a
+// pidfd on the init the monitor recorded (its pid, start time and boot id checked first).
 func (c Containers) stopUnsupervised(ctx context.Context, id string, rec *launchRecord, timeout time.Duration) error {
-	rt, err := builtin.New(c.runtimeRoot(id))
-	if err != nil {
-		return err
-	}
 	sig := rec.Monitor.StopSignal
 	if sig == 0 {
 		sig = unix.SIGTERM
+	}
+	rt, err := builtin.New(c.runtimeRoot(id))
+	if err == nil {
+		_, err = rt.State(ctx, id)
+	}
+	if err != nil {
+		return monitor.Stop(ctx, rec.Monitor.StateDir, rec.Monitor.RunDir, sig, timeout)
 	}
 	_ = rt.Kill(ctx, id, sig)
 	deadline := time.Now().Add(timeout)
