@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/runtime.sh [RUNS]: create + start + wait of a container running `true` (no network),
-# median wall time over RUNS (default 21), for stack's runtime, runc and crun side by side.
+# median wall time over RUNS (default 21), for stack's runtime (through the stack CLI, and as
+# cmd/stack-runtime, its lean binary of its own), runc and crun side by side.
 #
 # Needs root, busybox-static, and runc/crun (skipped when missing). Everything runs inside a
 # private mount + cgroup namespace made with unshare, where the cgroup v1 hierarchies are
@@ -16,7 +17,8 @@ if [ "${_STACK_BENCH_INNER:-}" != 1 ]; then
 	command -v busybox >/dev/null || { echo "bench/runtime.sh: needs busybox-static" >&2; exit 1; }
 	WORK=$(mktemp -d /tmp/stk-bench.XXXXXX)
 	trap 'rm -rf "$WORK"' EXIT
-	(cd "$HERE" && go build -o "$WORK/stack" ./cmd/stack && go build -o "$WORK/stack-shim" ./cmd/stack-shim)
+	(cd "$HERE" && go build -o "$WORK/stack" ./cmd/stack && go build -o "$WORK/stack-shim" ./cmd/stack-shim &&
+		go build -o "$WORK/stack-runtime" ./cmd/stack-runtime)
 	_STACK_BENCH_INNER=1 WORK=$WORK unshare --mount --cgroup --propagation private sh "$0" "$RUNS"
 	exit
 fi
@@ -54,12 +56,13 @@ bench() { # NAME CMD...: RUNS timed runs of CMD with a fresh container id each
 		echo $(((t1 - t0) / 1000)) >> "$WORK/times"
 		i=$((i + 1))
 	done
-	printf '%-6s median %6.1f ms  min %6.1f ms  (%d runs)\n' "$name" \
+	printf '%-13s median %6.1f ms  min %6.1f ms  (%d runs)\n' "$name" \
 		"$(median < "$WORK/times" | awk '{ print $1 / 1000 }')" \
 		"$(sort -n "$WORK/times" | head -1 | awk '{ print $1 / 1000 }')" "$RUNS"
 }
 
 bench stack "$WORK/stack" runtime --root "$WORK/stack-state" run --bundle "$WORK/bundle"
+bench stack-runtime "$WORK/stack-runtime" --root "$WORK/stack-state" run --bundle "$WORK/bundle"
 command -v runc >/dev/null && bench runc runc --root "$WORK/runc-state" run --bundle "$WORK/bundle"
 command -v crun >/dev/null && bench crun crun --root "$WORK/crun-state" run --bundle "$WORK/bundle"
 

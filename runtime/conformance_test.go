@@ -76,6 +76,23 @@ func TestConformanceStackCLI(t *testing.T) {
 	runtimetest.Conformance(t, runtimetest.CLI(bin, t.TempDir(), "runtime"), bundles)
 }
 
+// TestConformanceStackRuntime drives cmd/stack-runtime, the runtime's own lean binary, with
+// stack-shim next to it as make build installs them (inits and exec helpers run from it).
+func TestConformanceStackRuntime(t *testing.T) {
+	testutil.RequireRoot(t)
+	if testing.Short() {
+		t.Skip("builds the stack-runtime binary")
+	}
+	dir := t.TempDir()
+	for _, b := range []string{"stack-runtime", "stack-shim"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b), "github.com/stackrun/stack/cmd/"+b).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", b, err, out)
+		}
+	}
+	bundles := conformanceBundles(t)
+	runtimetest.Conformance(t, runtimetest.CLI(filepath.Join(dir, "stack-runtime"), t.TempDir()), bundles)
+}
+
 // TestStackCLI covers the commands the conformance suite does not: run (exit code), exec
 // (output and exit code), list, ps, stats.
 func TestStackCLI(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/stackrun/stack/runtime/builtin"
 	"github.com/stackrun/stack/runtime/cgroups"
 	"github.com/stackrun/stack/runtime/monitor"
+	"github.com/stackrun/stack/runtime/runtimecli"
 	"github.com/stackrun/stack/spec"
 	"github.com/stackrun/stack/state"
 	"github.com/stackrun/stack/volumes"
@@ -540,14 +541,4 @@ func removeEmptyCgroups(bundleConfig string) {
 // ShimPath is cmd/stack-shim when it lies next to the running stack binary: monitors,
 // container inits and exec helpers then run from it instead of the whole CLI. "" (stack
 // itself) otherwise.
-func ShimPath() string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), "stack-shim")
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-		return p
-	}
-	return ""
-}
+func ShimPath() string { return runtimecli.Sibling("stack-shim") }
