@@ -64,6 +64,7 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec Spec) (*Network, error
 		if hostPrefixes, err = m.hostPrefixes(); err != nil {
 			return nil, fmt.Errorf("create network %s: read host routes: %w", spec.Name, err)
 		}
+		hostPrefixes = append(hostPrefixes, nameserverPrefixes(m.resolvConf)...)
 	}
 	var linkErr error
 	exists := func(name string) bool {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -139,6 +141,26 @@ func TestEnsureNetworkRecords(t *testing.T) {
 	}
 	if err := m.RemoveNetwork(ctx, "p_default"); err != nil {
 		t.Fatalf("removing a missing network: %v", err)
+	}
+}
+
+// An automatic subnet covers neither the host's routes and addresses nor a nameserver of its
+// resolv.conf (loopback ones are not reachable through a bridge anyway and do not count).
+func TestSubnetAvoidsNameservers(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeHost("10.89.2.0/24")
+	m, dir := newTestManager(t, f)
+	conf := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver 127.0.0.53\nnameserver 10.89.0.53\n# nameserver 10.89.3.1\nnameserver 10.89.1.1\nnameserver 2001:db8::1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.resolvConf = conf
+	n, err := m.EnsureNetwork(ctx, Spec{Project: "p", Name: "p_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Subnet != pfx("10.89.3.0/24") {
+		t.Fatalf("subnet %s, want 10.89.3.0/24 (10.89.0.53 and 10.89.1.1 are nameservers, 10.89.2.0/24 a route)", n.Subnet)
 	}
 }
 

@@ -154,13 +154,10 @@ type ResolvOptions struct {
 // dropping loopback nameservers, unreachable from a container's namespace) names any.
 var FallbackNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
-// RenderResolvConf derives a container's resolv.conf from the host's: nameservers from the
-// service's dns or else the host's minus loopback ones (a local stub resolver such as
-// systemd-resolved's 127.0.0.53 is not reachable from the container); search from dns_search
-// or else the host's search/domain; options from dns_opt or else the host's.
-func RenderResolvConf(hostConf []byte, o ResolvOptions) []byte {
-	var ns, search, opts []string
-	sc := bufio.NewScanner(bytes.NewReader(hostConf))
+// parseResolvConf returns the nameservers (loopback ones dropped), search domains and options
+// of a resolv.conf.
+func parseResolvConf(conf []byte) (ns, search, opts []string) {
+	sc := bufio.NewScanner(bytes.NewReader(conf))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
@@ -177,6 +174,33 @@ func RenderResolvConf(hostConf []byte, o ResolvOptions) []byte {
 			opts = append(opts, f[1:]...)
 		}
 	}
+	return ns, search, opts
+}
+
+// nameserverPrefixes are the host's IPv4 nameservers (resolv.conf at path) as /32s: an
+// automatic subnet must not cover one, or the host and every container on it would send their
+// DNS queries onto the bridge instead of to the server.
+func nameserverPrefixes(path string) []netip.Prefix {
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	ns, _, _ := parseResolvConf(conf)
+	var out []netip.Prefix
+	for _, s := range ns {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	return out
+}
+
+// RenderResolvConf derives a container's resolv.conf from the host's: nameservers from the
+// service's dns or else the host's minus loopback ones (a local stub resolver such as
+// systemd-resolved's 127.0.0.53 is not reachable from the container); search from dns_search
+// or else the host's search/domain; options from dns_opt or else the host's.
+func RenderResolvConf(hostConf []byte, o ResolvOptions) []byte {
+	ns, search, opts := parseResolvConf(hostConf)
 	if len(o.DNS) > 0 {
 		ns = o.DNS
 	}
