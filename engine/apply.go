@@ -526,7 +526,7 @@ func (r *run) create(ctx context.Context, a *planner.Action) error {
 	if s == nil {
 		return fmt.Errorf("%w: create %s: plan carries no service", ErrInvalid, a.Resource)
 	}
-	id := e.cfg.NewID()
+	id := e.newContainerID()
 	name := s.ContainerName
 	if name == "" {
 		name = e.cfg.Project + "-" + s.Name + "-" + strconv.Itoa(a.Number)

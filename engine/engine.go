@@ -62,6 +62,30 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{cfg: cfg}, nil
 }
 
+// idPrefixLen is how much of a container id names its cgroup (stack/<project>/<id[:12]>):
+// newContainerID keeps it unique among the project's containers. (Run directories take 16
+// characters, across projects: 64 random bits.)
+const idPrefixLen = 12
+
+// newContainerID returns a fresh id whose first idPrefixLen characters no recorded container
+// of the project shares, so the names made from the prefix never collide.
+func (e *Engine) newContainerID() string {
+	var taken map[string]bool
+	if ents, err := os.ReadDir(e.containersDir()); err == nil {
+		taken = map[string]bool{}
+		for _, ent := range ents {
+			if n := strings.TrimSuffix(ent.Name(), ".json"); len(n) >= idPrefixLen {
+				taken[n[:idPrefixLen]] = true
+			}
+		}
+	}
+	id := e.cfg.NewID()
+	for i := 0; i < 1000 && len(id) >= idPrefixLen && taken[id[:idPrefixLen]]; i++ {
+		id = e.cfg.NewID()
+	}
+	return id
+}
+
 func randomID() string {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand panics on a broken source)

@@ -797,3 +797,38 @@ func TestDependentStartsWhileDependencyScalesDown(t *testing.T) {
 		t.Errorf("%d containers, want x:1 and y:1", n)
 	}
 }
+
+// A new container's id never shares the prefix that names its cgroup (12 characters) with
+// another container of the project: an id that would is drawn again.
+func TestContainerIDPrefixUnique(t *testing.T) {
+	f := &fixture{host: enginetest.New(), root: t.TempDir()}
+	ids := []string{
+		"aaaaaaaaaaaa" + strings.Repeat("1", 52),
+		"aaaaaaaaaaaa" + strings.Repeat("2", 52), // same cgroup name as the first
+		"bbbbbbbbbbbb" + strings.Repeat("3", 52),
+	}
+	e, err := engine.New(f.host.Config(engine.Config{Project: "demo", Root: f.root, NewID: func() string {
+		id := ids[0]
+		ids = ids[1:]
+		return id
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.eng = e
+	desired := stack(svc("a"))
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{Parallelism: 1}); err != nil {
+		t.Fatal(err)
+	}
+	desired.Services["b"] = svc("b")
+	if _, err := f.up(t, desired, planner.Options{}, engine.ApplyOptions{Parallelism: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.byService(t)
+	if got["a"][:12] == got["b"][:12] {
+		t.Fatalf("containers a %s and b %s share their cgroup name", got["a"], got["b"])
+	}
+	if !strings.HasPrefix(got["b"], "bbbbbbbbbbbb") || len(ids) != 0 {
+		t.Fatalf("b = %s, ids left %d: the colliding id was not drawn again", got["b"], len(ids))
+	}
+}

@@ -66,7 +66,7 @@ func (e *Engine) CreateOneOff(ctx context.Context, o OneOff) (*Record, error) {
 			return nil, fmt.Errorf("pull image %s: %w", s.Image, err)
 		}
 	}
-	id := e.cfg.NewID()
+	id := e.newContainerID()
 	name := o.Name
 	if name == "" {
 		name = e.cfg.Project + "-" + s.Name + "-run-" + id[:12]
