@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,19 +19,24 @@ import (
 
 // BenchmarkMonitorMemory measures the memory of monitors supervising 10 and 30 idle
 // containers, as PSS (shared pages counted once across all processes that map them) and RSS
-// per monitor, read from /proc/PID/smaps_rollup. The monitors run the real stack binary
-// (built here), so its package initialisation counts. Environment knobs (GOGC, GOMEMLIMIT,
-// GOMAXPROCS, GODEBUG) are inherited by the monitors; bench/monitor.sh compares them.
+// per monitor, read from /proc/PID/smaps_rollup; each metric is the median over the monitors.
+//
+// The monitors run cmd/stack-shim, built here, as `stack up` runs them: with stack's own
+// runtime in process (runtime=builtin, the default of `stack up`) and with runc
+// (runtime=runc). testdata/minimal, a binary holding nothing but the monitor, shows what the
+// runtime package and its dependencies add. Environment knobs (GOGC, GOMEMLIMIT, GOMAXPROCS,
+// GODEBUG) are inherited by the monitors; bench/monitor.sh compares them.
 func BenchmarkMonitorMemory(b *testing.B) {
 	testutil.RequireRoot(b)
 	testutil.RequireBinary(b, "runc")
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Dir(file)
-	bins := []struct{ name, pkg string }{
-		// The stack binary as shipped: every package's init runs in each monitor.
-		{"stack", filepath.Join(dir, "../../cmd/stack")},
-		// A binary with only the monitor in it: what a separate monitor binary would cost.
-		{"minimal", filepath.Join(dir, "testdata/minimal")},
+	bins := []struct {
+		name, pkg string
+		runtimes  []string
+	}{
+		{"stack-shim", filepath.Join(dir, "../../cmd/stack-shim"), []string{"builtin", "runc"}},
+		{"minimal", filepath.Join(dir, "testdata/minimal"), []string{"runc"}},
 	}
 	for _, bin := range bins {
 		exe := filepath.Join(b.TempDir(), bin.name)
@@ -38,27 +44,36 @@ func BenchmarkMonitorMemory(b *testing.B) {
 		if err != nil {
 			b.Fatalf("build %s: %v: %s", bin.name, err, out)
 		}
-		for _, n := range []int{10, 30} {
-			b.Run(fmt.Sprintf("binary=%s/containers=%d", bin.name, n), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					pss, rss := measureMonitors(b, exe, n)
-					b.ReportMetric(pss, "PSS-KiB/monitor")
-					b.ReportMetric(rss, "RSS-KiB/monitor")
-				}
-			})
+		for _, rt := range bin.runtimes {
+			for _, n := range []int{10, 30} {
+				b.Run(fmt.Sprintf("binary=%s/runtime=%s/containers=%d", bin.name, rt, n), func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						m := measureMonitors(b, exe, rt, n)
+						b.ReportMetric(m.pss, "PSS-KiB/monitor")
+						b.ReportMetric(m.rss, "RSS-KiB/monitor")
+						b.ReportMetric(m.anon, "anon-KiB/monitor")
+					}
+				})
+			}
 		}
 	}
 }
 
-func measureMonitors(b *testing.B, stack string, n int) (pssKiB, rssKiB float64) {
+// memFigures are per-monitor medians in KiB.
+type memFigures struct{ pss, rss, anon float64 }
+
+func measureMonitors(b *testing.B, exe, rt string, n int) memFigures {
 	var fixtures []*fixture
 	var handles []*Handle
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for i := 0; i < n; i++ {
 		f := newFixture(b, `while true; do sleep 1; done`)
-		f.cfg.Executable = stack
+		f.cfg.Executable = exe
 		f.cfg.StopTimeout = 100 * time.Millisecond
+		if rt == "builtin" {
+			f.cfg.Runtime = "builtin"
+		}
 		h, err := Launch(ctx, f.cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -69,13 +84,13 @@ func measureMonitors(b *testing.B, stack string, n int) (pssKiB, rssKiB float64)
 	}
 	// Let the monitors reach their steady state (first GC cycles, idle scavenging).
 	time.Sleep(3 * time.Second)
+	var pss, rss, anon []int
 	for _, h := range handles {
-		p, r, err := smapsRollup(h.Pid)
+		r, err := smapsRollup(h.Pid)
 		if err != nil {
 			b.Fatal(err)
 		}
-		pssKiB += float64(p)
-		rssKiB += float64(r)
+		pss, rss, anon = append(pss, r["Pss"]), append(rss, r["Rss"]), append(anon, r["Anonymous"])
 	}
 	for _, f := range fixtures {
 		if err := Stop(ctx, f.cfg.StateDir, f.cfg.RunDir, 0, 0); err != nil {
@@ -83,29 +98,36 @@ func measureMonitors(b *testing.B, stack string, n int) (pssKiB, rssKiB float64)
 			b.Errorf("%v: %+v %v", err, st, ierr)
 		}
 	}
-	return pssKiB / float64(n), rssKiB / float64(n)
+	return memFigures{median(pss), median(rss), median(anon)}
 }
 
-// smapsRollup returns Pss and Rss of pid in KiB.
-func smapsRollup(pid int) (pss, rss int, err error) {
+func median(v []int) float64 {
+	s := append([]int(nil), v...)
+	sort.Ints(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return float64(s[len(s)/2])
+	}
+	return float64(s[len(s)/2-1]+s[len(s)/2]) / 2
+}
+
+// smapsRollup returns the fields of /proc/PID/smaps_rollup in KiB, keyed without the colon.
+func smapsRollup(pid int) (map[string]int, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	out := map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		v, _ := strconv.Atoi(fields[1])
-		switch fields[0] {
-		case "Pss:":
-			pss = v
-		case "Rss:":
-			rss = v
+		if len(fields) == 3 && fields[2] == "kB" {
+			v, _ := strconv.Atoi(fields[1])
+			out[strings.TrimSuffix(fields[0], ":")] = v
 		}
 	}
-	return pss, rss, sc.Err()
+	return out, sc.Err()
 }
