@@ -72,7 +72,6 @@ func mainExit(builtin BuiltinRuntime) int {
 	}
 	report(readyMsg{OK: true})
 	tuneMemory()
-	go reapOrphans(m.done)
 	m.loop()
 	m.shutdown()
 	return 0
@@ -118,6 +117,7 @@ type monitor struct {
 	restartNow bool
 	grace      *time.Timer
 	backoff    *time.Timer
+	reap       *time.Ticker // nil while no orphan zombies can appear (see setReapPeriod)
 	waiting    []pendingReply
 	done       chan struct{} // closed when the loop has ended
 	conns      sync.WaitGroup
@@ -333,6 +333,28 @@ func (m *monitor) beginRun(r *run) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.stopHealth = cancel
 		go probeLoop(ctx, m.rt, m.cfg.ID, m.cfg.Healthcheck.withDefaults(), argv, r.gen, r.started, m.healthCh)
+		m.setReapPeriod(reapProbing)
+	}
+}
+
+// How often the loop reaps orphan zombies (reap_linux.go): they come only from probes, so
+// only while probes run; often while a stop waits for the container's init, which cannot
+// finish exiting before they are gone.
+const (
+	reapProbing  = time.Second
+	reapStopping = 100 * time.Millisecond
+)
+
+// setReapPeriod starts, changes (d > 0) or stops (d == 0) the reaping ticker.
+func (m *monitor) setReapPeriod(d time.Duration) {
+	switch {
+	case d == 0 && m.reap != nil:
+		m.reap.Stop()
+		m.reap = nil
+	case d > 0 && m.reap == nil:
+		m.reap = time.NewTicker(d)
+	case d > 0:
+		m.reap.Reset(d)
 	}
 }
 
@@ -371,45 +393,66 @@ func (m *monitor) adopt() error {
 }
 
 // waitChild waits for our child pid. If it is not our child (the runtime did not leave it to
-// us), it falls back to a pidfd and an unknown exit status.
+// us), the exit status is unknown (-1). Waiting happens on a pidfd in Go's poller, not in a
+// blocking wait4: a goroutine blocked in a system call holds an OS thread for the monitor's
+// whole life, and threads are most of what an idle Go process costs beyond its heap.
 func waitChild(pid int, out chan<- exitInfo) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		out <- exitInfo{code: -1}
+		return
+	}
+	waitExited(pidfd)
 	for {
 		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			pidfd, perr := unix.PidfdOpen(pid, 0)
-			if perr != nil {
-				out <- exitInfo{code: -1}
-				return
-			}
-			waitPidfdExit(pidfd, out)
-			return
-		}
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			out <- exitInfo{code: -1}
+		case wpid == 0 || (!ws.Exited() && !ws.Signaled()):
+			// Readable pidfd, not yet waitable (or a stop/continue report): rare and brief.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		case ws.Exited():
 			out <- exitInfo{code: ws.ExitStatus()}
-		case ws.Signaled():
-			out <- exitInfo{code: 128 + int(ws.Signal()), signal: ws.Signal()}
 		default:
-			continue // stopped/continued: not an exit
+			out <- exitInfo{code: 128 + int(ws.Signal()), signal: ws.Signal()}
 		}
 		return
 	}
 }
 
+// waitPidfdExit reports the exit of a process that is not our child: its status is lost.
 func waitPidfdExit(pidfd int, out chan<- exitInfo) {
-	defer unix.Close(pidfd)
-	for {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		_, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
+	waitExited(pidfd)
+	out <- exitInfo{code: -1}
+}
+
+// waitExited blocks until the process of pidfd has exited, then closes pidfd. A pidfd polls
+// readable once its process has exited, so the wait parks in Go's poller without a thread; when
+// the fd cannot join the poller, it falls back to a blocking poll(2).
+func waitExited(pidfd int) {
+	exited := func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return err == nil && n > 0
+	}
+	if err := unix.SetNonblock(pidfd, true); err == nil {
+		f := os.NewFile(uintptr(pidfd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil && rc.Read(exited) == nil {
+			return
 		}
-		out <- exitInfo{code: -1}
-		return
+		pidfd = int(f.Fd()) // blocking again, still ours until f is closed
+	} else {
+		defer unix.Close(pidfd)
+	}
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
 	}
 }
 
@@ -481,9 +524,12 @@ func (m *monitor) loop() {
 		if m.cur != nil {
 			exited = m.cur.exited
 		}
-		var graceC, backoffC <-chan time.Time
+		var graceC, backoffC, reapC <-chan time.Time
 		if m.grace != nil {
 			graceC = m.grace.C
+		}
+		if m.reap != nil {
+			reapC = m.reap.C
 		}
 		if m.backoff != nil {
 			backoffC = m.backoff.C
@@ -493,6 +539,8 @@ func (m *monitor) loop() {
 			if m.handleExit(ex) {
 				return
 			}
+		case <-reapC:
+			reapOrphans()
 		case <-graceC:
 			m.grace = nil
 			m.note(m.rt.Kill(context.Background(), m.cfg.ID, unix.SIGKILL))
@@ -523,6 +571,8 @@ func (m *monitor) handleExit(ex exitInfo) bool {
 	if r.stopHealth != nil {
 		r.stopHealth()
 	}
+	reapOrphans()
+	m.setReapPeriod(0)
 	if m.grace != nil {
 		m.grace.Stop()
 		m.grace = nil
@@ -638,6 +688,9 @@ func (m *monitor) beginStop(sig unix.Signal, timeout time.Duration) {
 		timeout = 0
 	}
 	m.grace = time.NewTimer(timeout)
+	if m.reap != nil {
+		m.setReapPeriod(reapStopping)
+	}
 }
 
 func (m *monitor) handleControl(c ctlRequest) bool {
