@@ -18,7 +18,10 @@ import (
 
 func main() {
 	modes := runtime.HiddenModes()
-	modes[monitor.Mode] = func() { monitor.Main(builtin.New) }
+	// The monitor runs each operation of stack's runtime in a helper (builtin.HelperMain) so
+	// that none of it stays in the monitor's memory.
+	modes[monitor.Mode] = func() { monitor.Main(builtin.Spawning("/proc/self/exe")) }
+	modes[builtin.HelperMode] = builtin.HelperMain
 	if len(os.Args) > 1 {
 		if entry, ok := modes[os.Args[1]]; ok {
 			entry() // never returns
