@@ -15,10 +15,9 @@ func runHiddenMode(args []string) {
 		return
 	}
 	modes := runtime.HiddenModes()
-	// The monitor runs each operation of stack's runtime in a helper (builtin.HelperMain) so
-	// that none of it stays in the monitor's memory.
-	modes[monitor.Mode] = func() { monitor.Main(builtin.Spawning("/proc/self/exe")) }
-	modes[builtin.HelperMode] = builtin.HelperMain
+	modes[monitor.Mode] = monitor.Main
+	// A monitor runs each operation of stack's runtime in this helper (see monitor.Helper).
+	modes[monitor.HelperMode] = builtin.HelperMain
 	if entry, ok := modes[args[1]]; ok {
 		entry()
 	}

@@ -314,7 +314,8 @@ func (c Containers) Start(ctx context.Context, id string) error {
 			_ = rt.Delete(ctx, id, true)
 		}
 	}
-	rec.Monitor.Executable = shimPath() // not recorded: the binary may move between commands
+	// Not recorded: the binaries may move between commands.
+	rec.Monitor.Executable, rec.Monitor.RuntimeHelper = monitorPaths()
 	if _, err := monitor.Launch(ctx, rec.Monitor); err != nil {
 		return err
 	}
@@ -504,16 +505,28 @@ func removeEmptyCgroupParents(bundleConfig string) {
 	}
 }
 
-// shimPath is cmd/stack-shim when it lies next to the running stack binary: monitors and
-// container inits then run from it instead of the whole CLI. "" (stack itself) otherwise.
-func shimPath() string {
+// monitorPaths returns the binaries a monitor runs from and runs stack's runtime in: for the
+// monitor cmd/stack-monitor, else cmd/stack-shim, when they lie next to the running stack
+// binary; for the runtime helper cmd/stack-shim. "" stands for stack itself, which holds both.
+func monitorPaths() (monitorExe, helperExe string) {
 	self, err := os.Executable()
 	if err != nil {
+		return "", ""
+	}
+	sibling := func(name string) string {
+		p := filepath.Join(filepath.Dir(self), name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(self), "stack-shim")
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-		return p
+	helperExe = sibling("stack-shim")
+	monitorExe = sibling("stack-monitor")
+	if monitorExe == "" {
+		return helperExe, helperExe
 	}
-	return ""
+	if helperExe == "" {
+		helperExe = self
+	}
+	return monitorExe, helperExe
 }

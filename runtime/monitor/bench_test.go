@@ -21,10 +21,11 @@ import (
 // containers, as PSS (shared pages counted once across all processes that map them) and RSS
 // per monitor, read from /proc/PID/smaps_rollup; each metric is the median over the monitors.
 //
-// The monitors run cmd/stack-shim, built here, as `stack up` runs them: with stack's own
-// runtime in process (runtime=builtin, the default of `stack up`) and with runc
-// (runtime=runc). testdata/minimal, a binary holding nothing but the monitor, shows what the
-// runtime package and its dependencies add. Environment knobs (GOGC, GOMEMLIMIT, GOMAXPROCS,
+// The monitors run cmd/stack-monitor, built here as make build builds it (CGO_ENABLED=0), as
+// `stack up` runs them: with stack's own runtime (runtime=builtin, the default of `stack up`,
+// run in stack-shim's runtime helper) and with runc (runtime=runc). binary=stack-shim runs
+// them from stack-shim instead, stack's fallback when stack-monitor is missing, to show what
+// the runtime's dependencies and cgo add. Environment knobs (GOGC, GOMEMLIMIT, GOMAXPROCS,
 // GODEBUG) are inherited by the monitors; bench/monitor.sh compares them.
 func BenchmarkMonitorMemory(b *testing.B) {
 	testutil.RequireRoot(b)
@@ -33,22 +34,31 @@ func BenchmarkMonitorMemory(b *testing.B) {
 	dir := filepath.Dir(file)
 	bins := []struct {
 		name, pkg string
+		cgo       bool
 		runtimes  []string
 	}{
-		{"stack-shim", filepath.Join(dir, "../../cmd/stack-shim"), []string{"builtin", "runc"}},
-		{"minimal", filepath.Join(dir, "testdata/minimal"), []string{"runc"}},
+		{"stack-monitor", filepath.Join(dir, "../../cmd/stack-monitor"), false, []string{"builtin", "runc"}},
+		{"stack-shim", filepath.Join(dir, "../../cmd/stack-shim"), true, []string{"builtin"}},
 	}
+	tmp := b.TempDir()
+	built := map[string]string{}
 	for _, bin := range bins {
-		exe := filepath.Join(b.TempDir(), bin.name)
-		out, err := exec.Command("go", "build", "-o", exe, bin.pkg).CombinedOutput()
-		if err != nil {
+		exe := filepath.Join(tmp, bin.name)
+		cmd := exec.Command("go", "build", "-o", exe, bin.pkg)
+		if !bin.cgo {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("build %s: %v: %s", bin.name, err, out)
 		}
+		built[bin.name] = exe
+	}
+	for _, bin := range bins {
 		for _, rt := range bin.runtimes {
 			for _, n := range []int{10, 30} {
 				b.Run(fmt.Sprintf("binary=%s/runtime=%s/containers=%d", bin.name, rt, n), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
-						m := measureMonitors(b, exe, rt, n)
+						m := measureMonitors(b, built[bin.name], built["stack-shim"], rt, n)
 						b.ReportMetric(m.pss, "PSS-KiB/monitor")
 						b.ReportMetric(m.rss, "RSS-KiB/monitor")
 						b.ReportMetric(m.anon, "anon-KiB/monitor")
@@ -62,7 +72,8 @@ func BenchmarkMonitorMemory(b *testing.B) {
 // memFigures are per-monitor medians in KiB.
 type memFigures struct{ pss, rss, anon float64 }
 
-func measureMonitors(b *testing.B, exe, rt string, n int) memFigures {
+// measureMonitors runs n monitors from exe, running stack's runtime in helper (rt builtin).
+func measureMonitors(b *testing.B, exe, helper, rt string, n int) memFigures {
 	var fixtures []*fixture
 	var handles []*Handle
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -72,7 +83,7 @@ func measureMonitors(b *testing.B, exe, rt string, n int) memFigures {
 		f.cfg.Executable = exe
 		f.cfg.StopTimeout = 100 * time.Millisecond
 		if rt == "builtin" {
-			f.cfg.Runtime = "builtin"
+			f.cfg.Runtime, f.cfg.RuntimeHelper = "builtin", helper
 		}
 		h, err := Launch(ctx, f.cfg)
 		if err != nil {

@@ -22,18 +22,14 @@ import (
 	"github.com/stackrun/stack/state"
 )
 
-// BuiltinRuntime constructs stack's own runtime for Config.Runtime "builtin", with root as its
-// state directory. cmd/stack passes it to Main; runtime/monitor cannot import runtime.
-type BuiltinRuntime func(root string) (OCIRuntime, error)
-
 // Main is the monitor process: it reads its Config from the inherited pipe, brings the
 // container up, reports ready, supervises until the container is finally down, and exits.
-// It never returns. builtin may be nil when only external runtimes are used.
-func Main(builtin BuiltinRuntime) {
-	os.Exit(mainExit(builtin))
+// It never returns.
+func Main() {
+	os.Exit(mainExit())
 }
 
-func mainExit(builtin BuiltinRuntime) int {
+func mainExit() int {
 	cfgFD, err1 := strconv.Atoi(os.Getenv(envConfigFD))
 	readyFD, err2 := strconv.Atoi(os.Getenv(envReadyFD))
 	os.Unsetenv(envConfigFD)
@@ -65,7 +61,7 @@ func mainExit(builtin BuiltinRuntime) int {
 	// A terminal hang-up or ^C in the launching shell is not the monitor's business; SIGTERM
 	// (e.g. at shutdown) ends the monitor and leaves the container running, unsupervised.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-	m, step, err := start(cfg, builtin)
+	m, step, err := start(cfg)
 	if err != nil {
 		report(readyMsg{Step: step, Error: err.Error()})
 		return 1
@@ -128,18 +124,18 @@ type ctlRequest struct {
 	reply chan reply
 }
 
-func newRuntime(cfg Config, builtin BuiltinRuntime) (OCIRuntime, error) {
+func newRuntime(cfg Config) (OCIRuntime, error) {
 	if cfg.Runtime == "builtin" {
-		if builtin == nil {
-			return nil, errors.New("the builtin runtime is not available in this binary")
+		if err := os.MkdirAll(cfg.RuntimeRoot, 0o700); err != nil {
+			return nil, err
 		}
-		return builtin(cfg.RuntimeRoot)
+		return &Helper{Exe: cfg.RuntimeHelper, Root: cfg.RuntimeRoot}, nil
 	}
 	return NewRunc(cfg.Runtime, cfg.RuntimeRoot)
 }
 
 // start performs the setup steps in order; on error it undoes what it did and names the step.
-func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err error) {
+func start(cfg Config) (m *monitor, step string, err error) {
 	m = &monitor{cfg: cfg, ctl: make(chan ctlRequest), healthCh: make(chan healthResult), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -162,7 +158,7 @@ func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err err
 		return m, "lock", fmt.Errorf("another monitor supervises %s", cfg.ID)
 	}
 	m.lock = lock
-	if m.rt, err = newRuntime(cfg, builtin); err != nil {
+	if m.rt, err = newRuntime(cfg); err != nil {
 		return m, "runtime", err
 	}
 	for _, name := range []string{stdoutFifo, stderrFifo} {
