@@ -105,6 +105,9 @@ func measureMonitors(b *testing.B, exe, helper, rt string, n int) memFigures {
 		}
 		pss, rss, anon = append(pss, r["Pss"]), append(rss, r["Rss"]), append(anon, r["Anonymous"])
 	}
+	// A fresh deadline: the settling may have outlasted the launch one.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for _, f := range fixtures {
 		if err := Stop(ctx, f.cfg.StateDir, f.cfg.RunDir, 0, 0); err != nil {
 			st, ierr := Inspect(f.cfg.StateDir, f.cfg.RunDir)
