@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -102,7 +101,7 @@ type monitor struct {
 	st       Status
 	log      *logfile.Writer
 	lock     *state.Lock
-	ln       net.Listener
+	ln       *unixListener
 	ctl      chan ctlRequest
 	healthCh chan healthResult
 
@@ -173,7 +172,7 @@ func start(cfg Config) (m *monitor, step string, err error) {
 	}
 	sock := filepath.Join(cfg.RunDir, sockFile)
 	os.Remove(sock) // stale: we hold the lock, so no monitor listens there
-	if m.ln, err = net.Listen("unix", sock); err != nil {
+	if m.ln, err = listenUnix(sock); err != nil {
 		return m, "listen", err
 	}
 	_, selfStart, err := procStat(os.Getpid())
