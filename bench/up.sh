@@ -19,7 +19,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here" && go build -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim)
+(cd "$here" && go build -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim &&
+	CGO_ENABLED=0 go build -o "$work/stack-monitor" ./cmd/stack-monitor)
 "$here/examples/build-image.sh" "$stack" stack-bench:latest >/dev/null
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }

@@ -52,11 +52,15 @@ func stackBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "stack")
-		// stack-shim next to stack, as make build installs them: monitors and container
-		// inits run from it.
-		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"}} {
+		// stack-shim and stack-monitor next to stack, as make build installs them: monitors
+		// run from stack-monitor (pure Go, as make build makes it), container inits and the
+		// runtime helper from stack-shim.
+		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"}, {filepath.Join(dir, "stack-monitor"), "./cmd/stack-monitor"}} {
 			cmd := exec.Command("go", "build", "-o", b[0], b[1])
 			cmd.Dir = repoRoot(t)
+			if b[1] == "./cmd/stack-monitor" {
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			}
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
 				return

@@ -1,9 +1,11 @@
 // Command stack-shim is stack's lean companion binary: it holds only the hidden modes stack
-// re-executes itself in (the per-container monitor, the container init, the exec helper) and
-// none of the CLI, so the process that stays alive for every container, and the one that starts
-// every container process, do not pay for the CLI's dependencies (compose-go's schema, the
-// registry client, ...): less memory per monitor and a faster start. stack uses it when it
-// lies next to the stack binary (make build puts it there) and falls back to itself otherwise.
+// re-executes itself in (the container init, the exec helper, the runtime helper a monitor runs
+// each operation of stack's runtime in, and the monitor itself) and none of the CLI, so the
+// processes that start every container and every exec do not pay for the CLI's dependencies
+// (compose-go's schema, the registry client, ...): a faster start. Monitors run from
+// cmd/stack-monitor, which holds less still; this binary is their fallback. stack uses it when
+// it lies next to the stack binary (make build puts it there) and falls back to itself
+// otherwise.
 package main
 
 import (
@@ -18,7 +20,9 @@ import (
 
 func main() {
 	modes := runtime.HiddenModes()
-	modes[monitor.Mode] = func() { monitor.Main(builtin.New) }
+	modes[monitor.Mode] = monitor.Main
+	// A monitor runs each operation of stack's runtime in this helper (see monitor.Helper).
+	modes[monitor.HelperMode] = builtin.HelperMain
 	if len(os.Args) > 1 {
 		if entry, ok := modes[os.Args[1]]; ok {
 			entry() // never returns

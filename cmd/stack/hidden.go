@@ -15,7 +15,9 @@ func runHiddenMode(args []string) {
 		return
 	}
 	modes := runtime.HiddenModes()
-	modes[monitor.Mode] = func() { monitor.Main(builtin.New) }
+	modes[monitor.Mode] = monitor.Main
+	// A monitor runs each operation of stack's runtime in this helper (see monitor.Helper).
+	modes[monitor.HelperMode] = builtin.HelperMain
 	if entry, ok := modes[args[1]]; ok {
 		entry()
 	}

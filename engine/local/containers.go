@@ -340,7 +340,8 @@ func (c Containers) Start(ctx context.Context, id string) error {
 			_ = rt.Delete(ctx, id, true)
 		}
 	}
-	rec.Monitor.Executable = ShimPath() // not recorded: the binary may move between commands
+	// Not recorded: the binaries may move between commands.
+	rec.Monitor.Executable, rec.Monitor.RuntimeHelper = monitorPaths()
 	if _, err := monitor.Launch(ctx, rec.Monitor); err != nil {
 		return err
 	}
@@ -538,7 +539,24 @@ func removeEmptyCgroups(bundleConfig string) {
 	}
 }
 
-// ShimPath is cmd/stack-shim when it lies next to the running stack binary: monitors,
-// container inits and exec helpers then run from it instead of the whole CLI. "" (stack
-// itself) otherwise.
+// ShimPath is cmd/stack-shim when it lies next to the running stack binary: container inits,
+// exec helpers and the monitors' runtime helper then run from it instead of the whole CLI. ""
+// (stack itself) otherwise.
 func ShimPath() string { return runtimecli.Sibling("stack-shim") }
+
+// monitorPaths returns the binaries a monitor runs from and runs stack's runtime in: for the
+// monitor cmd/stack-monitor, else cmd/stack-shim, when they lie next to the running stack
+// binary; for the runtime helper cmd/stack-shim. "" stands for stack itself, which holds both.
+func monitorPaths() (monitorExe, helperExe string) {
+	helperExe = ShimPath()
+	monitorExe = runtimecli.Sibling("stack-monitor")
+	if monitorExe == "" {
+		return helperExe, helperExe
+	}
+	if helperExe == "" {
+		if self, err := os.Executable(); err == nil {
+			helperExe = self
+		}
+	}
+	return monitorExe, helperExe
+}

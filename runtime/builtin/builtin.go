@@ -1,7 +1,8 @@
-// Package builtin owns one adapter: it lets a container monitor (runtime/monitor) drive stack's
-// own runtime (package runtime) through the monitor's OCIRuntime interface, in process, so the
-// monitor is the parent of the container's init. The monitor cannot import the runtime itself;
-// cmd/stack hands it New.
+// Package builtin owns one adapter: stack's own runtime (package runtime) behind the monitor's
+// OCIRuntime interface (New), and the runtime helper process a monitor runs each operation in
+// (HelperMain, reached through monitor.HelperMode): the helper, not the monitor, is the parent
+// that creates a container's init, which is then reparented to the monitor, its subreaper. The
+// monitor cannot import the runtime itself, and keeps none of its memory this way.
 package builtin
 
 import (
@@ -26,8 +27,7 @@ type Runtime struct {
 	rt *runtime.Runtime
 }
 
-// New returns the adapter keeping the runtime's records under root. It has the signature of
-// monitor.BuiltinRuntime.
+// New returns the adapter keeping the runtime's records under root.
 func New(root string) (monitor.OCIRuntime, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err

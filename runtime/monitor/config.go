@@ -42,6 +42,10 @@ type Config struct {
 	Runtime string `json:"runtime,omitempty"`
 	// RuntimeRoot is the runtime's state directory (runc --root); default RunDir/runtime.
 	RuntimeRoot string `json:"runtime_root,omitempty"`
+	// RuntimeHelper is the binary the monitor runs stack's own runtime in (Runtime "builtin",
+	// see Helper): one that dispatches HelperMode, i.e. stack or stack-shim; default
+	// /proc/self/exe, the monitor's own binary.
+	RuntimeHelper string `json:"runtime_helper,omitempty"`
 	// Executable is the binary Launch re-executes in monitor mode; default /proc/self/exe.
 	// It must dispatch Mode to Main (cmd/stack does; tests' TestMain does).
 	Executable string `json:"-"`
@@ -193,6 +197,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RuntimeRoot == "" {
 		c.RuntimeRoot = filepath.Join(c.RunDir, "runtime")
+	}
+	if c.RuntimeHelper == "" {
+		c.RuntimeHelper = "/proc/self/exe"
 	}
 	if _, err := c.Healthcheck.argv(); err != nil {
 		return c, err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -37,8 +36,7 @@ var ErrNotSupervised = errors.New("container has no monitor")
 var errNoMonitor = errors.New("no monitor listening")
 
 func call(ctx context.Context, runDir string, req request) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", filepath.Join(runDir, sockFile))
+	conn, err := dialUnix(ctx, filepath.Join(runDir, sockFile))
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		return errNoMonitor
 	}

@@ -20,9 +20,10 @@
 //
 // The hand-off between Launch (in `stack up`, or any command) and the monitor process:
 //
-//	parent (Launch)                                monitor (Main, `stack _monitor`)
+//	parent (Launch)                                monitor (Main, `stack-monitor _monitor`)
 //	  pipe cfg, pipe ready
-//	  start /proc/self/exe _monitor  ───────────▶   setsid, stdio /dev/null, cwd /
+//	  start Executable _monitor      ───────────▶   setsid, stdio /dev/null, cwd /
+//	     (stack-monitor; default /proc/self/exe)
 //	     fds 3=cfg(r), 4=ready(w),                  read fds from _STACK_MONITOR_CONFIG_FD,
 //	     5...=Config.Hold (held sockets)            _STACK_MONITOR_READY_FD; unset them
 //	     env _STACK_MONITOR_CONFIG_FD=3,

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -22,18 +22,14 @@ import (
 	"github.com/stackrun/stack/state"
 )
 
-// BuiltinRuntime constructs stack's own runtime for Config.Runtime "builtin", with root as its
-// state directory. cmd/stack passes it to Main; runtime/monitor cannot import runtime.
-type BuiltinRuntime func(root string) (OCIRuntime, error)
-
 // Main is the monitor process: it reads its Config from the inherited pipe, brings the
 // container up, reports ready, supervises until the container is finally down, and exits.
-// It never returns. builtin may be nil when only external runtimes are used.
-func Main(builtin BuiltinRuntime) {
-	os.Exit(mainExit(builtin))
+// It never returns.
+func Main() {
+	os.Exit(mainExit())
 }
 
-func mainExit(builtin BuiltinRuntime) int {
+func mainExit() int {
 	cfgFD, err1 := strconv.Atoi(os.Getenv(envConfigFD))
 	readyFD, err2 := strconv.Atoi(os.Getenv(envReadyFD))
 	os.Unsetenv(envConfigFD)
@@ -69,14 +65,13 @@ func mainExit(builtin BuiltinRuntime) int {
 	// A terminal hang-up or ^C in the launching shell is not the monitor's business; SIGTERM
 	// (e.g. at shutdown) ends the monitor and leaves the container running, unsupervised.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-	m, step, err := start(cfg, builtin)
+	m, step, err := start(cfg)
 	if err != nil {
 		report(readyMsg{Step: step, Error: err.Error()})
 		return 1
 	}
 	report(readyMsg{OK: true})
 	tuneMemory()
-	go reapOrphans(m.done)
 	m.loop()
 	m.shutdown()
 	return 0
@@ -136,7 +131,7 @@ type monitor struct {
 	st       Status
 	log      *logfile.Writer
 	lock     *state.Lock
-	ln       net.Listener
+	ln       *unixListener
 	ctl      chan ctlRequest
 	healthCh chan healthResult
 
@@ -148,6 +143,7 @@ type monitor struct {
 	restartNow bool
 	grace      *time.Timer
 	backoff    *time.Timer
+	reap       *time.Ticker // nil while no orphan zombies can appear (see setReapPeriod)
 	waiting    []pendingReply
 	done       chan struct{} // closed when the loop has ended
 	conns      sync.WaitGroup
@@ -158,18 +154,18 @@ type ctlRequest struct {
 	reply chan reply
 }
 
-func newRuntime(cfg Config, builtin BuiltinRuntime) (OCIRuntime, error) {
+func newRuntime(cfg Config) (OCIRuntime, error) {
 	if cfg.Runtime == "builtin" {
-		if builtin == nil {
-			return nil, errors.New("the builtin runtime is not available in this binary")
+		if err := os.MkdirAll(cfg.RuntimeRoot, 0o700); err != nil {
+			return nil, err
 		}
-		return builtin(cfg.RuntimeRoot)
+		return &Helper{Exe: cfg.RuntimeHelper, Root: cfg.RuntimeRoot}, nil
 	}
 	return NewRunc(cfg.Runtime, cfg.RuntimeRoot)
 }
 
 // start performs the setup steps in order; on error it undoes what it did and names the step.
-func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err error) {
+func start(cfg Config) (m *monitor, step string, err error) {
 	m = &monitor{cfg: cfg, ctl: make(chan ctlRequest), healthCh: make(chan healthResult), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -192,7 +188,7 @@ func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err err
 		return m, "lock", fmt.Errorf("another monitor supervises %s", cfg.ID)
 	}
 	m.lock = lock
-	if m.rt, err = newRuntime(cfg, builtin); err != nil {
+	if m.rt, err = newRuntime(cfg); err != nil {
 		return m, "runtime", err
 	}
 	for _, name := range []string{stdoutFifo, stderrFifo} {
@@ -206,7 +202,7 @@ func start(cfg Config, builtin BuiltinRuntime) (m *monitor, step string, err err
 	}
 	sock := filepath.Join(cfg.RunDir, sockFile)
 	os.Remove(sock) // stale: we hold the lock, so no monitor listens there
-	if m.ln, err = net.Listen("unix", sock); err != nil {
+	if m.ln, err = listenUnix(sock); err != nil {
 		return m, "listen", err
 	}
 	_, selfStart, err := procStat(os.Getpid())
@@ -363,6 +359,28 @@ func (m *monitor) beginRun(r *run) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.stopHealth = cancel
 		go probeLoop(ctx, m.rt, m.cfg.ID, m.cfg.Healthcheck.withDefaults(), argv, r.gen, r.started, m.healthCh)
+		m.setReapPeriod(reapProbing)
+	}
+}
+
+// How often the loop reaps orphan zombies (reap_linux.go): they come only from probes, so
+// only while probes run; often while a stop waits for the container's init, which cannot
+// finish exiting before they are gone.
+const (
+	reapProbing  = time.Second
+	reapStopping = 100 * time.Millisecond
+)
+
+// setReapPeriod starts, changes (d > 0) or stops (d == 0) the reaping ticker.
+func (m *monitor) setReapPeriod(d time.Duration) {
+	switch {
+	case d == 0 && m.reap != nil:
+		m.reap.Stop()
+		m.reap = nil
+	case d > 0 && m.reap == nil:
+		m.reap = time.NewTicker(d)
+	case d > 0:
+		m.reap.Reset(d)
 	}
 }
 
@@ -401,45 +419,66 @@ func (m *monitor) adopt() error {
 }
 
 // waitChild waits for our child pid. If it is not our child (the runtime did not leave it to
-// us), it falls back to a pidfd and an unknown exit status.
+// us), the exit status is unknown (-1). Waiting happens on a pidfd in Go's poller, not in a
+// blocking wait4: a goroutine blocked in a system call holds an OS thread for the monitor's
+// whole life, and threads are most of what an idle Go process costs beyond its heap.
 func waitChild(pid int, out chan<- exitInfo) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		out <- exitInfo{code: -1}
+		return
+	}
+	waitExited(pidfd)
 	for {
 		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			pidfd, perr := unix.PidfdOpen(pid, 0)
-			if perr != nil {
-				out <- exitInfo{code: -1}
-				return
-			}
-			waitPidfdExit(pidfd, out)
-			return
-		}
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			out <- exitInfo{code: -1}
+		case wpid == 0 || (!ws.Exited() && !ws.Signaled()):
+			// Readable pidfd, not yet waitable (or a stop/continue report): rare and brief.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		case ws.Exited():
 			out <- exitInfo{code: ws.ExitStatus()}
-		case ws.Signaled():
-			out <- exitInfo{code: 128 + int(ws.Signal()), signal: ws.Signal()}
 		default:
-			continue // stopped/continued: not an exit
+			out <- exitInfo{code: 128 + int(ws.Signal()), signal: ws.Signal()}
 		}
 		return
 	}
 }
 
+// waitPidfdExit reports the exit of a process that is not our child: its status is lost.
 func waitPidfdExit(pidfd int, out chan<- exitInfo) {
-	defer unix.Close(pidfd)
-	for {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		_, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
+	waitExited(pidfd)
+	out <- exitInfo{code: -1}
+}
+
+// waitExited blocks until the process of pidfd has exited, then closes pidfd. A pidfd polls
+// readable once its process has exited, so the wait parks in Go's poller without a thread; when
+// the fd cannot join the poller, it falls back to a blocking poll(2).
+func waitExited(pidfd int) {
+	exited := func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return err == nil && n > 0
+	}
+	if err := unix.SetNonblock(pidfd, true); err == nil {
+		f := os.NewFile(uintptr(pidfd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil && rc.Read(exited) == nil {
+			return
 		}
-		out <- exitInfo{code: -1}
-		return
+		pidfd = int(f.Fd()) // blocking again, still ours until f is closed
+	} else {
+		defer unix.Close(pidfd)
+	}
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
 	}
 }
 
@@ -511,9 +550,12 @@ func (m *monitor) loop() {
 		if m.cur != nil {
 			exited = m.cur.exited
 		}
-		var graceC, backoffC <-chan time.Time
+		var graceC, backoffC, reapC <-chan time.Time
 		if m.grace != nil {
 			graceC = m.grace.C
+		}
+		if m.reap != nil {
+			reapC = m.reap.C
 		}
 		if m.backoff != nil {
 			backoffC = m.backoff.C
@@ -523,6 +565,8 @@ func (m *monitor) loop() {
 			if m.handleExit(ex) {
 				return
 			}
+		case <-reapC:
+			reapOrphans()
 		case <-graceC:
 			m.grace = nil
 			m.note(m.rt.Kill(context.Background(), m.cfg.ID, unix.SIGKILL))
@@ -553,6 +597,8 @@ func (m *monitor) handleExit(ex exitInfo) bool {
 	if r.stopHealth != nil {
 		r.stopHealth()
 	}
+	reapOrphans()
+	m.setReapPeriod(0)
 	if m.grace != nil {
 		m.grace.Stop()
 		m.grace = nil
@@ -671,6 +717,9 @@ func (m *monitor) beginStop(sig unix.Signal, timeout time.Duration) {
 		timeout = 0
 	}
 	m.grace = time.NewTimer(timeout)
+	if m.reap != nil {
+		m.setReapPeriod(reapStopping)
+	}
 }
 
 func (m *monitor) handleControl(c ctlRequest) bool {
@@ -779,15 +828,35 @@ func (m *monitor) shutdown() {
 }
 
 // tuneMemory trims the monitor's footprint once setup is done: there are as many monitors as
-// containers, each mostly idle, so memory matters more than the CPU the GC spends. GOGC set in
-// the environment still wins (bench/monitor.sh compares). GOMAXPROCS is set by Launch in the
-// monitor's environment instead: changing it at run time costs more memory than it saves.
+// containers, each mostly idle, so memory matters more than the CPU the GC spends. GOMAXPROCS
+// is set by Launch in the monitor's environment instead: changing it at run time costs more
+// memory than it saves. GOGC or GOMEMLIMIT set in the environment win (bench/monitor.sh
+// compares).
+//
+// The collector runs on a memory limit instead of on heap growth: GOGC=off and a limit
+// gcHeadroom above what the monitor holds once set up. An idle Go process is otherwise
+// collected every 2 minutes (the runtime's forced GC), and the first collections leave GC
+// metadata resident for good: about 300 KiB of PSS per idle monitor (bench/monitor.sh). A monitor
+// whose container writes output still collects, each time its garbage reaches the headroom,
+// which costs little CPU since its live heap is ~150 KiB. The headroom also covers what the
+// monitor legitimately grows by (a few more threads after bursts of probes, health outputs),
+// far from the point where collecting would no longer bring it under the limit.
 func tuneMemory() {
-	if os.Getenv("GOGC") == "" {
-		// The live heap is small and mostly static; collect at +20% instead of +100% so
-		// bursts of log output do not leave a grown heap behind.
-		debug.SetGCPercent(20)
-	}
-	// Return what setup (runc create, JSON, package init garbage) left behind.
+	// Return what setup (helpers' output, JSON, package init garbage) left behind.
 	debug.FreeOSMemory()
+	_, gogc := os.LookupEnv("GOGC")
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	if gogc || limit {
+		if !gogc {
+			debug.SetGCPercent(20)
+		}
+		return
+	}
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	debug.SetMemoryLimit(int64(ms.Sys-ms.HeapReleased) + gcHeadroom)
+	debug.SetGCPercent(-1)
 }
+
+// gcHeadroom is how much the monitor may grow (mostly garbage) before it collects.
+const gcHeadroom = 1 << 20

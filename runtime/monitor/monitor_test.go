@@ -23,7 +23,7 @@ import (
 // main does for the stack binary.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == Mode {
-		Main(nil)
+		Main()
 	}
 	if len(os.Args) > 1 && os.Args[1] == launcherMode {
 		launcherMain()

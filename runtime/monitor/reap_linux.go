@@ -2,41 +2,29 @@ package monitor
 
 import (
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// reapOrphans runs for the monitor's life and reaps the zombie children it adopts from the
-// container's pid namespace: a process an exec into the container started (a healthcheck
-// probe, `stack exec`) that outlived its exec helper is reparented to the monitor, the nearest
-// subreaper. The container's init cannot finish exiting while any process of its pid namespace
-// is an unreaped zombie (the kernel waits in zap_pid_ns_processes), so without this a stop
-// after a failed probe waits forever. Only zombies inside a child pid namespace that are not
-// its init (pid 1 there) are reaped: the init's status belongs to waitChild, and the monitor's
-// direct helpers (in its own namespace) to the exec.Cmd that waits for them.
-func reapOrphans(done <-chan struct{}) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, unix.SIGCHLD)
-	defer signal.Stop(ch)
-	// A SIGCHLD may arrive before Notify, or coalesce with another: a slow poll catches those.
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-ch:
-		case <-tick.C:
-		}
-		for _, pid := range orphanZombies() {
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		}
+// reapOrphans reaps the zombie children the monitor adopts from the container's pid
+// namespace: a process an exec into the container started (a healthcheck probe) that outlived
+// its exec helper is reparented to the monitor, the nearest subreaper. The container's init
+// cannot finish exiting while any process of its pid namespace is an unreaped zombie (the
+// kernel waits in zap_pid_ns_processes), so without this a stop after a failed probe waits
+// forever. Only zombies inside a child pid namespace that are not its init (pid 1 there) are
+// reaped: the init's status belongs to waitChild, and the monitor's direct helpers (in its own
+// namespace) to the exec.Cmd that waits for them.
+//
+// The monitor loop calls it on a ticker that runs only while such orphans can appear or
+// matter (see monitor.setReapPeriod) instead of on SIGCHLD: os/signal parks a thread in
+// signal_recv for good, which costs more than the occasional look at /proc.
+func reapOrphans() {
+	for _, pid := range orphanZombies() {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
 }
 

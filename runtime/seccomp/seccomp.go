@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -36,21 +35,6 @@ const badArchRet = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 
 // Program is a compiled filter, ready for Install. It marshals to JSON as is.
 type Program []bpf.RawInstruction
-
-// archInfo maps GOARCH names to the syscall tables of go-seccomp-bpf.
-func archInfo(goarch string) (*arch.Info, error) {
-	switch goarch {
-	case "amd64":
-		return arch.X86_64, nil
-	case "arm64":
-		return arch.AARCH64, nil
-	case "386":
-		return arch.I386, nil
-	case "arm":
-		return arch.ARM, nil
-	}
-	return nil, fmt.Errorf("seccomp: architecture %s is not supported", goarch)
-}
 
 // Compile returns the BPF program enforcing cfg for processes of architecture goarch (a GOARCH
 // name, normally runtime.GOARCH).
@@ -74,10 +58,10 @@ func Compile(cfg *specs.LinuxSeccomp, goarch string) (Program, error) {
 	// The bad-architecture returns sit right after their tests: a jump to the end of a long
 	// program would not fit in a conditional jump's 8-bit offset.
 	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: info.id, SkipTrue: 1})
 	a.emit(bpf.RetConstant{Val: badArchRet})
 	a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4})
-	if info == arch.X86_64 {
+	if info.x32 {
 		a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1})
 		a.emit(bpf.RetConstant{Val: badArchRet})
 	}
@@ -87,7 +71,7 @@ func Compile(cfg *specs.LinuxSeccomp, goarch string) (Program, error) {
 			return nil, fmt.Errorf("seccomp: syscalls[%d] %v: %w", i, sc.Names, err)
 		}
 		for _, name := range sc.Names {
-			nr, ok := info.SyscallNames[name]
+			nr, ok := info.number(name)
 			if !ok {
 				continue
 			}

@@ -249,3 +249,28 @@ func TestDefaultProfile(t *testing.T) {
 		t.Errorf("arm64: %v", err)
 	}
 }
+
+// The generated tables (zsyscalls.go) hold exactly go-seccomp-bpf's syscalls; regenerate them
+// with go generate when this fails after an upgrade.
+func TestTablesMatchGoSeccompBPF(t *testing.T) {
+	for _, tc := range []struct {
+		goarch string
+		info   *arch.Info
+	}{{"amd64", arch.X86_64}, {"arm64", arch.AARCH64}, {"386", arch.I386}, {"arm", arch.ARM}} {
+		a, err := archInfo(tc.goarch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.id != uint32(tc.info.ID) || len(a.calls) != len(tc.info.SyscallNames) {
+			t.Errorf("%s: id %#x, %d syscalls; want %#x, %d", tc.goarch, a.id, len(a.calls), uint32(tc.info.ID), len(tc.info.SyscallNames))
+		}
+		for name, want := range tc.info.SyscallNames {
+			if got, ok := a.number(name); !ok || got != want {
+				t.Errorf("%s: %s is %d (%v), want %d", tc.goarch, name, got, ok, want)
+			}
+		}
+		if _, ok := a.number("no_such_syscall"); ok {
+			t.Errorf("%s: found no_such_syscall", tc.goarch)
+		}
+	}
+}
