@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -154,6 +156,12 @@ func (h *Helper) Start(ctx context.Context, id string) error {
 }
 
 func (h *Helper) State(ctx context.Context, id string) (State, error) {
+	// stack's runtime keeps each container in Root/<id> (runtime.Runtime's layout): without
+	// it there is nothing to ask, and a helper process is spared (a monitor asks before every
+	// create, whether an old container of the same id is left).
+	if _, err := os.Lstat(filepath.Join(h.Root, id)); errors.Is(err, fs.ErrNotExist) {
+		return State{}, fmt.Errorf("container %s: %w", id, ErrNotFound)
+	}
 	resp, err := h.call(ctx, HelperRequest{Op: "state", ID: id}, nil, nil, nil)
 	if err != nil || resp.State == nil {
 		return State{}, err
