@@ -372,16 +372,7 @@ func TestUnhealthyFailsUpWait(t *testing.T) {
 // up restores supervision and the logs resume.
 func TestMonitorKilled(t *testing.T) {
 	e := newEnv(t)
-	e.exampleImage()
-	f := lifeFile(e, "monitor.yaml")
-	e.must(append(f, "up", "-d", "--wait")...)
-	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
-		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
-	})
-	waitLogs(t, e, f, "tick-3")
-	if err := syscall.Kill(c.MonitorPid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 monitor %d: %v", c.MonitorPid, err)
-	}
+	f, c := tickerWithKilledMonitor(t, e)
 	u := e.waitPs(f, "ticker", 30*time.Second, "unsupervised", func(c lifeContainer) bool { return c.State == "unsupervised" })
 	if u.Pid != c.Pid || !alive(c.Pid) {
 		t.Fatalf("the container did not keep running: pid %d (was %d) alive %v", u.Pid, c.Pid, alive(c.Pid))
@@ -422,6 +413,23 @@ func TestMonitorKilled(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	e.downLeavesNothing(f, c.Pid, c.MonitorPid, r.Pid, r.MonitorPid)
+}
+
+// tickerWithKilledMonitor brings up the ticker of monitor.yaml, waits until it logs, and
+// SIGKILLs its monitor; it returns the stack file flags and the container as it was.
+func tickerWithKilledMonitor(t *testing.T, e *env) ([]string, lifeContainer) {
+	t.Helper()
+	e.exampleImage()
+	f := lifeFile(e, "monitor.yaml")
+	e.must(append(f, "up", "-d", "--wait")...)
+	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
+		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
+	})
+	waitLogs(t, e, f, "tick-3")
+	if err := syscall.Kill(c.MonitorPid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 monitor %d: %v", c.MonitorPid, err)
+	}
+	return f, c
 }
 
 // TestExecExitCodeAndTty: exec passes the exit code through; -w, -e and -u apply; exec -t gives the command a tty

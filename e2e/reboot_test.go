@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stackrun/stack/engine/local"
 	"github.com/stackrun/stack/runtime/monitor"
@@ -59,14 +58,27 @@ func procStart(pid int) uint64 {
 // unmountRoots undoes every mount under e's roots, deepest first, as a reboot would.
 func unmountRoots(t *testing.T, e *env) {
 	t.Helper()
+	unmountUnder(t, e.root, e.runRoot)
+}
+
+// unmountUnder undoes every mount below the given directories, deepest first.
+func unmountUnder(t *testing.T, dirs ...string) {
+	t.Helper()
 	b, err := os.ReadFile("/proc/self/mounts")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mounts []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if fl := strings.Fields(l); len(fl) > 1 && (strings.HasPrefix(fl[1], e.root+"/") || strings.HasPrefix(fl[1], e.runRoot+"/")) {
-			mounts = append(mounts, fl[1])
+		fl := strings.Fields(l)
+		if len(fl) < 2 {
+			continue
+		}
+		for _, d := range dirs {
+			if strings.HasPrefix(fl[1], d+"/") {
+				mounts = append(mounts, fl[1])
+				break
+			}
 		}
 	}
 	for i := len(mounts) - 1; i >= 0; i-- {
@@ -402,31 +414,9 @@ func TestHardenRebootKeptRunRoot(t *testing.T) {
 // init the monitor recorded (pid, start time and boot id checked), and leaves nothing.
 func TestDownAfterRunRootLost(t *testing.T) {
 	e := newEnv(t)
-	e.exampleImage()
-	f := lifeFile(e, "monitor.yaml")
-	e.must(append(f, "up", "-d", "--wait")...)
-	c := e.waitPs(f, "ticker", 30*time.Second, "supervised and running", func(c lifeContainer) bool {
-		return c.State == "running" && c.Pid > 0 && c.MonitorPid > 0
-	})
-	if err := syscall.Kill(c.MonitorPid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 monitor %d: %v", c.MonitorPid, err)
-	}
+	f, c := tickerWithKilledMonitor(t, e)
 	waitGone(t, c.MonitorPid)
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mounts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if fl := strings.Fields(l); len(fl) > 1 && strings.HasPrefix(fl[1], e.runRoot+"/") {
-			mounts = append(mounts, fl[1])
-		}
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
-			t.Fatalf("unmount %s: %v", mounts[i], err)
-		}
-	}
+	unmountUnder(t, e.runRoot)
 	if err := os.RemoveAll(e.runRoot); err != nil {
 		t.Fatal(err)
 	}
