@@ -64,6 +64,17 @@ func serveHelper(ctx context.Context, req monitor.HelperRequest) (resp monitor.H
 			resp.Pid = pid
 		case "start":
 			err = rt.Start(ctx, req.ID)
+		case "run":
+			resp.Step = "create"
+			pid, err = rt.Create(ctx, req.ID, req.Bundle, monitor.ProcessIO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			resp.Pid = pid
+			if err == nil {
+				resp.Step = "start"
+				err = rt.Start(ctx, req.ID)
+			}
+			if err == nil {
+				resp.Step = ""
+			}
 		case "state":
 			st, err = rt.State(ctx, req.ID)
 			if err == nil {

@@ -316,7 +316,11 @@ func (m *monitor) startRun() (string, error) {
 		closeAll(cw[:], mr[:])
 		return "prepare", err
 	}
-	pid, err := m.rt.Create(ctx, m.cfg.ID, m.cfg.Bundle, ProcessIO{Stdin: devnull, Stdout: cw[0], Stderr: cw[1]})
+	stdio := ProcessIO{Stdin: devnull, Stdout: cw[0], Stderr: cw[1]}
+	if cs, ok := m.rt.(createStarter); ok {
+		return m.createStart(ctx, cs, stdio, cw, mr, devnull)
+	}
+	pid, err := m.rt.Create(ctx, m.cfg.ID, m.cfg.Bundle, stdio)
 	devnull.Close()
 	closeAll(cw[:]) // the container holds its own copies now
 	if err != nil {
@@ -332,6 +336,37 @@ func (m *monitor) startRun() (string, error) {
 		<-r.exited
 		return "start", err
 	}
+	m.beginRun(r)
+	return "", nil
+}
+
+// createStarter is a runtime that creates and starts a container in one operation (Helper:
+// one helper process instead of two).
+type createStarter interface {
+	CreateStart(ctx context.Context, id, bundle string, stdio ProcessIO) (pid int, step string, err error)
+}
+
+// createStart is startRun's second half through a createStarter. The container may exit before
+// its exit is awaited: it is the monitor's child (subreaper) and stays a zombie until then.
+func (m *monitor) createStart(ctx context.Context, cs createStarter, stdio ProcessIO, cw, mr [2]*os.File, devnull *os.File) (string, error) {
+	pid, step, err := cs.CreateStart(ctx, m.cfg.ID, m.cfg.Bundle, stdio)
+	devnull.Close()
+	closeAll(cw[:])
+	if err != nil {
+		_ = m.rt.Delete(ctx, m.cfg.ID, true)
+		if pid > 0 {
+			r := m.newRun(pid)
+			r.logsDone = m.copyLogs(mr)
+			go waitChild(pid, r.exited)
+			<-r.exited
+		} else {
+			closeAll(mr[:])
+		}
+		return step, err
+	}
+	r := m.newRun(pid)
+	r.logsDone = m.copyLogs(mr)
+	go waitChild(pid, r.exited)
 	m.beginRun(r)
 	return "", nil
 }
