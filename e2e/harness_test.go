@@ -99,14 +99,20 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// command is stack with args, run with the env's roots and extra variables, from the
+// repository root.
+func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Env = append(append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot), e.extra...)
+	cmd.Dir = repoRoot(e.t)
+	return cmd
+}
+
 // run runs stack with the env's roots and returns its combined output.
 func (e *env) run(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, args...)
-	cmd.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	cmd.Env = append(cmd.Env, e.extra...)
-	cmd.Dir = repoRoot(e.t)
+	cmd := e.command(ctx, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
@@ -48,9 +46,7 @@ services:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, append(f, "stop", "-t", "2", "app")...)
-	cmd.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	cmd.Dir = repoRoot(t)
+	cmd := e.command(ctx, append(f, "stop", "-t", "2", "app")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stop after failing probes: %v (hung: %v)\n%s", err, ctx.Err() != nil, out)
 	}

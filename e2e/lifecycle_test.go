@@ -159,9 +159,7 @@ func TestLogsEveryLineInOrder(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	follow := exec.CommandContext(ctx, e.bin, append(f, "logs", "-f", "--no-log-prefix", "ticker")...)
-	follow.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	follow.Dir = repoRoot(t)
+	follow := e.command(ctx, append(f, "logs", "-f", "--no-log-prefix", "ticker")...)
 	var fout, ferr bytes.Buffer
 	follow.Stdout, follow.Stderr = &fout, &ferr
 	if err := follow.Run(); err != nil || ctx.Err() != nil {
@@ -482,9 +480,7 @@ func TestLogsFollowAcrossRestarts(t *testing.T) {
 	e.must(append(f, "up", "-d", "failing")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	follow := exec.CommandContext(ctx, e.bin, append(f, "logs", "-f", "--no-log-prefix", "failing")...)
-	follow.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	follow.Dir = repoRoot(t)
+	follow := e.command(ctx, append(f, "logs", "-f", "--no-log-prefix", "failing")...)
 	out, err := follow.CombinedOutput()
 	if err != nil || ctx.Err() != nil {
 		t.Fatalf("logs -f did not end by itself after the last restart: %v (ctx %v)\n%s", err, ctx.Err(), out)
@@ -509,9 +505,7 @@ func TestLogsFollowAcrossRecreate(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	follow := exec.CommandContext(ctx, e.bin, append(f, "logs", "-f", "--no-log-prefix", "ticker")...)
-	follow.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	follow.Dir = repoRoot(t)
+	follow := e.command(ctx, append(f, "logs", "-f", "--no-log-prefix", "ticker")...)
 	var out syncBuffer
 	follow.Stdout, follow.Stderr = &out, &out
 	if err := follow.Start(); err != nil {
@@ -572,9 +566,7 @@ func TestUpKilledConverges(t *testing.T) {
 	e := newEnv(t)
 	e.exampleImage()
 	f := lifeFile(e, "healthy.yaml")
-	up := exec.Command(e.bin, append(f, "up", "-d")...)
-	up.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	up.Dir = repoRoot(t)
+	up := e.command(context.Background(), append(f, "up", "-d")...)
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -211,10 +210,7 @@ func TestConcurrentUp(t *testing.T) {
 func (e *env) runSplit(args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, args...)
-	cmd.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	cmd.Env = append(cmd.Env, e.extra...)
-	cmd.Dir = repoRoot(e.t)
+	cmd := e.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -224,10 +220,7 @@ func (e *env) runSplit(args ...string) (string, string, error) {
 // start starts stack in the background with stdout piped; the caller reads and waits.
 func (e *env) start(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *lineReader) {
 	e.t.Helper()
-	cmd := exec.CommandContext(ctx, e.bin, args...)
-	cmd.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	cmd.Env = append(cmd.Env, e.extra...)
-	cmd.Dir = repoRoot(e.t)
+	cmd := e.command(ctx, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	r, err := cmd.StdoutPipe()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,10 +29,8 @@ func TestRunTerminal(t *testing.T) {
 	defer master.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, append(f, "run", "--rm", "--no-deps", "-v", share+":/mnt:ro", "app",
+	cmd := e.command(ctx, append(f, "run", "--rm", "--no-deps", "-v", share+":/mnt:ro", "app",
 		"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty-ok; cat /mnt/x; touch /mnt/y 2>/dev/null || echo read-only; exit 5")...)
-	cmd.Env = append(os.Environ(), "STACK_ROOT="+e.root, "STACK_RUN_ROOT="+e.runRoot)
-	cmd.Dir = repoRoot(t)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
