@@ -316,28 +316,11 @@ func (m *monitor) startRun() (string, error) {
 		closeAll(cw[:], mr[:])
 		return "prepare", err
 	}
-	stdio := ProcessIO{Stdin: devnull, Stdout: cw[0], Stderr: cw[1]}
-	if cs, ok := m.rt.(createStarter); ok {
-		return m.createStart(ctx, cs, stdio, cw, mr, devnull)
+	cs, ok := m.rt.(createStarter)
+	if !ok {
+		cs = twoSteps{m.rt}
 	}
-	pid, err := m.rt.Create(ctx, m.cfg.ID, m.cfg.Bundle, stdio)
-	devnull.Close()
-	closeAll(cw[:]) // the container holds its own copies now
-	if err != nil {
-		closeAll(mr[:])
-		_ = m.rt.Delete(ctx, m.cfg.ID, true)
-		return "create", err
-	}
-	r := m.newRun(pid)
-	r.logsDone = m.copyLogs(mr)
-	go waitChild(pid, r.exited)
-	if err := m.rt.Start(ctx, m.cfg.ID); err != nil {
-		_ = m.rt.Delete(ctx, m.cfg.ID, true)
-		<-r.exited
-		return "start", err
-	}
-	m.beginRun(r)
-	return "", nil
+	return m.createStart(ctx, cs, ProcessIO{Stdin: devnull, Stdout: cw[0], Stderr: cw[1]}, cw, mr, devnull)
 }
 
 // createStarter is a runtime that creates and starts a container in one operation (Helper:
@@ -346,27 +329,39 @@ type createStarter interface {
 	CreateStart(ctx context.Context, id, bundle string, stdio ProcessIO) (pid int, step string, err error)
 }
 
+// twoSteps is a createStarter made of a runtime's Create and Start.
+type twoSteps struct{ rt OCIRuntime }
+
+func (t twoSteps) CreateStart(ctx context.Context, id, bundle string, stdio ProcessIO) (int, string, error) {
+	pid, err := t.rt.Create(ctx, id, bundle, stdio)
+	if err != nil {
+		return 0, "create", err
+	}
+	if err := t.rt.Start(ctx, id); err != nil {
+		return pid, "start", err
+	}
+	return pid, "", nil
+}
+
 // createStart is startRun's second half through a createStarter. The container may exit before
 // its exit is awaited: it is the monitor's child (subreaper) and stays a zombie until then.
 func (m *monitor) createStart(ctx context.Context, cs createStarter, stdio ProcessIO, cw, mr [2]*os.File, devnull *os.File) (string, error) {
 	pid, step, err := cs.CreateStart(ctx, m.cfg.ID, m.cfg.Bundle, stdio)
 	devnull.Close()
-	closeAll(cw[:])
-	if err != nil {
+	closeAll(cw[:]) // the container holds its own copies now
+	if err != nil && pid == 0 {
+		closeAll(mr[:])
 		_ = m.rt.Delete(ctx, m.cfg.ID, true)
-		if pid > 0 {
-			r := m.newRun(pid)
-			r.logsDone = m.copyLogs(mr)
-			go waitChild(pid, r.exited)
-			<-r.exited
-		} else {
-			closeAll(mr[:])
-		}
 		return step, err
 	}
 	r := m.newRun(pid)
 	r.logsDone = m.copyLogs(mr)
 	go waitChild(pid, r.exited)
+	if err != nil {
+		_ = m.rt.Delete(ctx, m.cfg.ID, true)
+		<-r.exited
+		return step, err
+	}
 	m.beginRun(r)
 	return "", nil
 }
