@@ -115,7 +115,7 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 			stateDir, runDir := p.host.MonitorDirs(r.ID)
 			lo := monitor.LogOptions{Tail: o.tail, Since: o.since, Follow: o.follow, StateDir: stateDir, RunDir: runDir,
 				Done: func() bool { return containerDone(p, r.ID) }}
-			err := monitor.ReadLogs(ctx, p.host.LogPath(r.ID), lo, func(e logfile.Entry) error {
+			emit := func(e logfile.Entry) error {
 				mu.Lock()
 				defer mu.Unlock()
 				s := format(i, r, e)
@@ -128,6 +128,9 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 					s string
 				}{e.Time, s})
 				return nil
+			}
+			err := readLogs(ctx, o.follow, p, r.ID, func() error {
+				return monitor.ReadLogs(ctx, p.host.LogPath(r.ID), lo, emit)
 			})
 			if os.IsNotExist(err) {
 				err = nil // never started: no log yet
@@ -192,6 +195,23 @@ func followLogs(ctx context.Context, w io.Writer, p *project, services []string,
 	return errors.Join(errs...)
 }
 
+// readLogs runs read; when following, a log file that does not exist yet (a container just
+// created by a recreate or a scale-up, not started) is waited for until the container starts
+// or is done, instead of ending its follower at once.
+func readLogs(ctx context.Context, follow bool, p *project, id string, read func() error) error {
+	for {
+		err := read()
+		if !follow || !os.IsNotExist(err) || containerDone(p, id) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // containerDone reports whether following container id can end: it was removed, or its
 // monitor says it is finally down. One created but not started yet is not done.
 func containerDone(p *project, id string) bool {
@@ -200,7 +220,13 @@ func containerDone(p *project, id string) bool {
 	case errors.Is(err, monitor.ErrNoRecord):
 		return false
 	case err != nil:
-		return true // its records are gone: removed
+		// No launch record: removed, or not made yet (the engine records a container before
+		// creating it). Only the engine's record says which.
+		recs, rerr := p.eng.Records()
+		if rerr != nil {
+			return true
+		}
+		return !slices.ContainsFunc(recs, func(r *engine.Record) bool { return r.ID == id })
 	}
 	return st.State.Final()
 }
