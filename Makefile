@@ -10,13 +10,15 @@ TEST_PKGS := busybox-static runc skopeo docker-registry iproute2 nftables
 
 all: build
 
-# stack-shim (container inits, exec, the runtime helper) and stack-monitor (the per-container
-# monitor, pure Go: no cgo) go next to stack, which uses them from there; stack-runtime is the
+# stack-shim (container inits, exec, the runtime helper), stack-monitor (the per-container
+# monitor, pure Go: no cgo) and stack-load (reads stack files with compose-go, when stack's cache
+# of them misses) go next to stack, which uses them from there; stack-runtime is the
 # runtime's own runc-shaped binary (bench/runtime.sh, --runtime users).
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/stack
 	$(GO) build -o $(dir $(BIN))stack-shim ./cmd/stack-shim
 	CGO_ENABLED=0 $(GO) build -o $(dir $(BIN))stack-monitor ./cmd/stack-monitor
+	$(GO) build -o $(dir $(BIN))stack-load ./cmd/stack-load
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(dir $(BIN))stack-runtime ./cmd/stack-runtime
 
 # deps installs the Debian packages the tests need, only those missing, and only as root.

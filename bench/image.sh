@@ -18,6 +18,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 go build -o "$work/stack" ./cmd/stack
+go build -o "$work/stack-load" ./cmd/stack-load
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 host=127.0.0.1:$port

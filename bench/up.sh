@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$here" && go build -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim &&
-	CGO_ENABLED=0 go build -o "$work/stack-monitor" ./cmd/stack-monitor)
+	CGO_ENABLED=0 go build -o "$work/stack-monitor" ./cmd/stack-monitor && go build -o "$work/stack-load" ./cmd/stack-load)
 "$here/examples/build-image.sh" "$stack" stack-bench:latest >/dev/null
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }

@@ -52,10 +52,11 @@ func stackBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "stack")
-		// stack-shim and stack-monitor next to stack, as make build installs them: monitors
-		// run from stack-monitor (pure Go, as make build makes it), container inits and the
-		// runtime helper from stack-shim.
-		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"}, {filepath.Join(dir, "stack-monitor"), "./cmd/stack-monitor"}} {
+		// stack-shim, stack-monitor and stack-load next to stack, as make build installs them:
+		// monitors run from stack-monitor (pure Go, as make build makes it), container inits and
+		// the runtime helper from stack-shim, compose-go from stack-load.
+		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"},
+			{filepath.Join(dir, "stack-monitor"), "./cmd/stack-monitor"}, {filepath.Join(dir, "stack-load"), "./cmd/stack-load"}} {
 			cmd := exec.Command("go", "build", "-o", b[0], b[1])
 			cmd.Dir = repoRoot(t)
 			if b[1] == "./cmd/stack-monitor" {

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"github.com/stackrun/stack/spec/compose"
+
 	"context"
 	"strings"
 	"testing"
@@ -17,7 +19,7 @@ import (
 func TestExampleStack(t *testing.T) {
 	load := func(env ...string) *spec.Stack {
 		t.Helper()
-		st, err := spec.Load(context.Background(), spec.Options{Files: []string{"../examples/stack.yaml"}, Environ: env})
+		st, err := spec.Load(context.Background(), spec.Options{Files: []string{"../examples/stack.yaml"}, Environ: env, Loader: compose.Load})
 		if err != nil {
 			t.Fatalf("load example: %v", err)
 		}

@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"github.com/stackrun/stack/spec/compose"
+
 	"bytes"
 	"context"
 	"flag"
@@ -23,16 +25,16 @@ var goldenStacks = []struct {
 	files []string
 	opts  Options
 }{
-	{name: "webdbcache", dir: "../spec/testdata/stacks/webdbcache"},
-	{name: "webdbcache-statefulset", dir: "../spec/testdata/stacks/webdbcache", opts: Options{Volumes: VolumesStatefulSet, Publish: PublishLoadBalancer}},
-	{name: "wordpress", dir: "../spec/testdata/stacks/wordpress"},
-	{name: "longsyntax", dir: "../spec/testdata/stacks/longsyntax", opts: Options{AllowHostPath: true}},
-	{name: "monitoring", dir: "../spec/testdata/stacks/monitoring", opts: Options{AllowHostPath: true}},
-	{name: "networks", dir: "../spec/testdata/stacks/networks"},
-	{name: "hardening", dir: "../spec/testdata/stacks/hardening"},
-	{name: "restart", dir: "../spec/testdata/stacks/restart"},
-	{name: "override", dir: "../spec/testdata/stacks/override"},
-	{name: "ranges", dir: "../spec/testdata/stacks/ranges"},
+	{name: "webdbcache", dir: "../spec/compose/testdata/stacks/webdbcache"},
+	{name: "webdbcache-statefulset", dir: "../spec/compose/testdata/stacks/webdbcache", opts: Options{Volumes: VolumesStatefulSet, Publish: PublishLoadBalancer}},
+	{name: "wordpress", dir: "../spec/compose/testdata/stacks/wordpress"},
+	{name: "longsyntax", dir: "../spec/compose/testdata/stacks/longsyntax", opts: Options{AllowHostPath: true}},
+	{name: "monitoring", dir: "../spec/compose/testdata/stacks/monitoring", opts: Options{AllowHostPath: true}},
+	{name: "networks", dir: "../spec/compose/testdata/stacks/networks"},
+	{name: "hardening", dir: "../spec/compose/testdata/stacks/hardening"},
+	{name: "restart", dir: "../spec/compose/testdata/stacks/restart"},
+	{name: "override", dir: "../spec/compose/testdata/stacks/override"},
+	{name: "ranges", dir: "../spec/compose/testdata/stacks/ranges"},
 	{name: "example-stack", dir: "../examples", files: []string{"stack.yaml"}},
 	{name: "example-webapp", dir: "../examples", files: []string{"webapp.yaml"}, opts: Options{AllowHostPath: true}},
 	{name: "example-counter", dir: "../examples", files: []string{"counter.yaml"}},
@@ -49,7 +51,7 @@ func TestGoldenExports(t *testing.T) {
 			for _, f := range g.files {
 				files = append(files, filepath.Join(dir, f))
 			}
-			st, err := spec.Load(context.Background(), spec.Options{Files: files, ProjectDirectory: dir, Environ: []string{}})
+			st, err := spec.Load(context.Background(), spec.Options{Files: files, ProjectDirectory: dir, Environ: []string{}, Loader: compose.Load})
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}

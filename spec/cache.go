@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 )
 
 // Cache keeps loaded stacks between commands, keyed by everything a load depends on, so a
-// command run again on an unchanged stack file skips compose-go: its first load in a process
-// compiles the Compose JSON schema and costs about 100 ms, against about 1 ms for a cache hit.
+// command run again on an unchanged stack file skips compose-go (and, in the CLI, starting the
+// stack-load executable that links it): a load through compose-go costs tens of milliseconds
+// for a small file (its JSON schema alone takes ~15 ms to compile), a cache hit about 1 ms.
 // Implementations store opaque bytes; a lost or damaged entry is only a miss.
 type Cache interface {
 	Get(key string) ([]byte, bool)
@@ -21,7 +23,7 @@ type Cache interface {
 }
 
 // cacheVersion changes whenever the encoded entry or the meaning of the model changes.
-const cacheVersion = 1
+const cacheVersion = 2
 
 // cacheEntry is what a cache holds: the stack and the files it was made from, each with the
 // digest of its content ("" for an optional file that did not exist), checked on every hit.
@@ -36,20 +38,24 @@ type cacheInput struct {
 	Digest string
 }
 
-// cacheKey names the entry for this load: the options, the working directory, the files found,
-// the whole environment (after .env and --env-file, so their values count) and the caller's
-// salt (which build of stack made the entry). Anything else a load reads is a cacheInput.
-func (l *load) cacheKey() (string, error) {
+// cacheKey names the entry for this load: the options, the working directory, the files a
+// load without -f would find, the whole process environment (COMPOSE_* variables and
+// interpolation) and the caller's salt (which build of stack and of its loader made the entry).
+// Anything else a load reads is an input of the entry, checked by digest on every hit.
+func cacheKey(opts Options) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
-	env := make([]string, 0, len(l.po.Environment))
-	for k, v := range l.po.Environment {
-		env = append(env, k+"="+v)
+	var found []string
+	if UsesDefaultFiles(opts) {
+		if found, err = FindDefaultFiles(opts.ProjectDirectory); err != nil {
+			return "", err
+		}
 	}
+	env := slices.Clone(environ(opts))
 	sort.Strings(env)
-	numCPU := l.opts.NumCPU
+	numCPU := opts.NumCPU
 	if numCPU == 0 {
 		numCPU = runtime.NumCPU()
 	}
@@ -57,10 +63,10 @@ func (l *load) cacheKey() (string, error) {
 		Version                   int
 		Salt, WD, Name, Dir       string
 		Files, EnvFiles, Profiles []string
-		Paths, Env                []string
+		Found, Env                []string
 		NumCPU                    int
-	}{cacheVersion, l.opts.CacheSalt, wd, l.opts.ProjectName, l.opts.ProjectDirectory,
-		l.opts.Files, l.opts.EnvFiles, l.opts.Profiles, l.po.ConfigPaths, env, numCPU})
+	}{cacheVersion, opts.CacheSalt, wd, opts.ProjectName, opts.ProjectDirectory,
+		opts.Files, opts.EnvFiles, opts.Profiles, found, env, numCPU})
 	if err != nil {
 		return "", err
 	}
@@ -70,8 +76,8 @@ func (l *load) cacheKey() (string, error) {
 
 // fromCache returns the cached stack for key when every input file still has the recorded
 // content.
-func (l *load) fromCache(key string) (*Stack, bool) {
-	data, ok := l.opts.Cache.Get(key)
+func fromCache(c Cache, key string) (*Stack, bool) {
+	data, ok := c.Get(key)
 	if !ok {
 		return nil, false
 	}
@@ -88,26 +94,11 @@ func (l *load) fromCache(key string) (*Stack, bool) {
 	return e.Stack, true
 }
 
-// toCache stores st under key with the files it was made from. Loads that read files stack
-// cannot list exactly (include:, extends: file:) are not cached.
-func (l *load) toCache(key string, st *Stack) {
-	if l.uncacheable {
-		return
-	}
-	paths := append([]string(nil), l.files...)
-	for _, s := range st.Services {
-		for _, ef := range s.EnvFiles {
-			paths = append(paths, ef.Path)
-		}
-	}
-	if l.project != nil {
-		for _, s := range l.project.Services {
-			paths = append(paths, s.LabelFiles...)
-		}
-	}
-	e := cacheEntry{Version: cacheVersion, Stack: st}
+// toCache stores what ld loaded under key with the digests of its inputs.
+func toCache(c Cache, key string, ld *Loaded) {
+	e := cacheEntry{Version: cacheVersion, Stack: ld.Stack}
 	seen := map[string]bool{}
-	for _, p := range paths {
+	for _, p := range ld.Inputs {
 		if seen[p] {
 			continue
 		}
@@ -122,7 +113,7 @@ func (l *load) toCache(key string, st *Stack) {
 	if err != nil {
 		return
 	}
-	_ = l.opts.Cache.Put(key, data) // a cache that cannot be written is only slower
+	_ = c.Put(key, data) // a cache that cannot be written is only slower
 }
 
 // fileDigest is the sha256 of path's content, "" when it does not exist.

@@ -6,12 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-
-	"github.com/compose-spec/compose-go/v2/cli"
-	"github.com/compose-spec/compose-go/v2/loader"
-	"github.com/compose-spec/compose-go/v2/types"
-	"gopkg.in/yaml.v3"
 )
 
 // ErrNoStackFile is returned by Load when no -f is given and no default file exists; commands
@@ -29,136 +23,110 @@ type Options struct {
 	Environ []string
 	// NumCPU is the host's CPU count, the bound for cpus:; 0 means runtime.NumCPU().
 	NumCPU int
-	// Cache, when set, keeps loaded stacks so an unchanged stack file loads without compose-go
-	// (see Cache). CacheSalt identifies the build of the caller; entries of another build are
-	// never used.
-	Cache     Cache
-	CacheSalt string
+	// Loader reads the files with compose-go: spec/compose.Load in this process, or the
+	// stack-load executable (cmd/stack), so that commands on an unchanged stack file never link
+	// or start compose-go. Load needs it unless the cache has the answer.
+	Loader LoadFunc `json:"-"`
+	// Cache, when set, keeps loaded stacks so an unchanged stack file loads without the Loader
+	// (see Cache). CacheSalt identifies the build of the caller and of its loader; entries of
+	// another build are never used.
+	Cache     Cache  `json:"-"`
+	CacheSalt string `json:"-"`
 }
 
-// DefaultFileNames returns the names looked for, in order, in the project directory (then its
-// parents) when no -f is given: stack's own names first, then Compose's.
-func DefaultFileNames() []string {
-	return append([]string{"stack.yaml", "stack.yml"}, cli.DefaultFileNames...)
+// LoadFunc loads, merges, interpolates and validates the stack file(s) named by opts (whose
+// Cache it ignores). When the file is invalid the error is a Problems list holding every
+// problem found, sorted by position; a missing default file is ErrNoStackFile; other errors (a
+// file that cannot be read) are returned wrapped.
+type LoadFunc func(ctx context.Context, opts Options) (*Loaded, error)
+
+// Loaded is what a LoadFunc returns: the stack, and what a cache needs to know to serve it again.
+type Loaded struct {
+	Stack *Stack
+	// Inputs are the files whose content the stack depends on beyond the options and the
+	// environment: the stack files, .env files (also a default .env that did not exist: its
+	// appearance changes the result), env_file and label_file files.
+	Inputs []string
+	// Uncacheable is set when the load read files it cannot list: include: and extends: file:.
+	Uncacheable bool
 }
 
-// Load loads, merges, interpolates and validates the stack file(s) and returns stack's model.
-// When the file is invalid the error is a Problems list holding every problem found, sorted by
-// position; other errors (a file that cannot be read) are returned wrapped. Warnings (keys stack
-// accepts but ignores) are in Stack.Warnings.
+// Load returns the stack of opts: from opts.Cache when it holds this load and every input file
+// is unchanged, otherwise from opts.Loader, storing the result in the cache. Warnings (keys
+// stack accepts but ignores) are in Stack.Warnings.
 func Load(ctx context.Context, opts Options) (*Stack, error) {
-	l, err := newLoad(ctx, opts)
+	if opts.Cache == nil {
+		return runLoader(ctx, opts)
+	}
+	key, err := cacheKey(opts)
+	if err != nil {
+		return runLoader(ctx, opts)
+	}
+	if st, ok := fromCache(opts.Cache, key); ok {
+		return st, nil
+	}
+	ld, err := callLoader(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Cache == nil {
-		return l.run(ctx)
+	if !ld.Uncacheable {
+		toCache(opts.Cache, key, ld)
 	}
-	key, err := l.cacheKey()
-	if err != nil {
-		return l.run(ctx)
-	}
-	if st, ok := l.fromCache(key); ok {
-		return st, nil
-	}
-	st, err := l.run(ctx)
-	if err == nil {
-		l.toCache(key, st)
-	}
-	return st, err
+	return ld.Stack, nil
 }
 
-// LoadProject is Load that returns compose-go's project (merged, interpolated, normalized)
-// instead of stack's model, after the same checks.
-func LoadProject(ctx context.Context, opts Options) (*types.Project, error) {
-	_, p, err := LoadWithProject(ctx, opts)
-	return p, err
+func runLoader(ctx context.Context, opts Options) (*Stack, error) {
+	ld, err := callLoader(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return ld.Stack, nil
 }
 
-// LoadWithProject is Load that also returns compose-go's project, which `stack config` prints
-// (the Compose-compatible normalized form).
-func LoadWithProject(ctx context.Context, opts Options) (*Stack, *types.Project, error) {
-	l, err := newLoad(ctx, opts)
-	if err != nil {
-		return nil, nil, err
+func callLoader(ctx context.Context, opts Options) (*Loaded, error) {
+	if opts.Loader == nil {
+		return nil, errors.New("load stack file: no loader configured (spec.Options.Loader)")
 	}
-	st, err := l.run(ctx)
+	ld, err := opts.Loader(ctx, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return st, l.project, nil
+	if ld == nil || ld.Stack == nil {
+		return nil, errors.New("load stack file: the loader returned no stack")
+	}
+	return ld, nil
 }
 
-// load is the state of one Load call.
-type load struct {
-	opts    Options
-	po      *cli.ProjectOptions
-	files   []string // the -f files, absolute, in merge order
-	pos     *positions
-	c       *collector
-	found   []loader.UnsupportedAttribute
-	project *types.Project
-	// uncacheable is set when the load read files it cannot list for the cache: include:
-	// (with its own .env files) and extends: file:.
-	uncacheable bool
+// DefaultFileNames returns the names looked for, in order, in the project directory (then its
+// parents) when no -f is given: stack's own names first, then Compose's (the same as
+// compose-go's cli.DefaultFileNames, which a test of spec/compose checks).
+func DefaultFileNames() []string {
+	return []string{"stack.yaml", "stack.yml", "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"}
 }
 
-func newLoad(ctx context.Context, opts Options) (*load, error) {
-	env := opts.Environ
-	if env == nil {
-		env = os.Environ()
+// composeOverrideFileNames are compose-go's cli.DefaultOverrideFileNames.
+var composeOverrideFileNames = []string{"compose.override.yml", "compose.override.yaml", "docker-compose.override.yml", "docker-compose.override.yaml"}
+
+// DefaultOverrideFileNames returns the override files looked for next to the default file
+// named name.
+func DefaultOverrideFileNames(name string) []string {
+	if name == "stack.yaml" || name == "stack.yml" {
+		return []string{"stack.override.yaml", "stack.override.yml"}
 	}
-	l := &load{opts: opts, pos: newPositions()}
-	files := opts.Files
-	if len(files) == 0 && !hasEnv(env, "COMPOSE_FILE") {
-		found, err := findDefaultFiles(opts.ProjectDirectory)
-		if err != nil {
-			return nil, err
-		}
-		files = found
+	return composeOverrideFileNames
+}
+
+// UsesDefaultFiles reports whether a load of opts looks for the default file names: no -f and
+// no COMPOSE_FILE in the environment.
+func UsesDefaultFiles(opts Options) bool {
+	return len(opts.Files) == 0 && !hasEnv(environ(opts), "COMPOSE_FILE")
+}
+
+func environ(opts Options) []string {
+	if opts.Environ == nil {
+		return os.Environ()
 	}
-	po, err := cli.NewProjectOptions(files,
-		cli.WithName(opts.ProjectName),
-		cli.WithWorkingDirectory(opts.ProjectDirectory),
-		cli.WithEnv(env),
-		cli.WithEnvFiles(opts.EnvFiles...),
-		cli.WithDotEnv,
-		cli.WithConfigFileEnv,
-		cli.WithProfiles(opts.Profiles),
-		// stack checks consistency itself, to report every problem rather than the first.
-		cli.WithConsistency(false),
-		cli.WithLoadOptions(
-			// computed when compose-go loads, not here: a load served from the cache needs neither.
-			func(o *loader.Options) { loader.WithSupportedAttributes(supportedPaths(), nil)(o) },
-			loader.WithUnsupportedAttributesCheck(valuePatterns(), func(found []loader.UnsupportedAttribute) {
-				l.found = found
-			}),
-		),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("load stack file: %w", err)
-	}
-	if len(po.ConfigPaths) == 0 {
-		wd, _ := po.GetWorkingDir()
-		return nil, fmt.Errorf("load stack file: %w in %s or its parents (looked for %s)", ErrNoStackFile, wd, strings.Join(DefaultFileNames(), ", "))
-	}
-	po.WithListeners(func(event string, meta map[string]any) {
-		if _, ok := meta["file"]; ok && event == "extends" {
-			l.uncacheable = true
-		}
-	})
-	l.po = po
-	for _, f := range po.ConfigPaths {
-		if f == "-" {
-			continue
-		}
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return nil, fmt.Errorf("load stack file %s: %w", f, err)
-		}
-		l.files = append(l.files, abs)
-	}
-	return l, nil
+	return opts.Environ
 }
 
 func hasEnv(env []string, name string) bool {
@@ -170,9 +138,10 @@ func hasEnv(env []string, name string) bool {
 	return false
 }
 
-// findDefaultFiles looks for a stack file in dir (default: the working directory) and its
-// parents, like Compose does, plus the matching override file.
-func findDefaultFiles(dir string) ([]string, error) {
+// FindDefaultFiles looks for a stack file in dir (default: the working directory) and its
+// parents, like Compose does, plus the matching override file. It returns nil when there is
+// none.
+func FindDefaultFiles(dir string) ([]string, error) {
 	if dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -185,15 +154,11 @@ func findDefaultFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("find stack file: %w", err)
 	}
 	for {
-		for i, name := range DefaultFileNames() {
+		for _, name := range DefaultFileNames() {
 			p := filepath.Join(dir, name)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				files := []string{p}
-				overrides := cli.DefaultOverrideFileNames
-				if i < 2 {
-					overrides = []string{"stack.override.yaml", "stack.override.yml"}
-				}
-				for _, o := range overrides {
+				for _, o := range DefaultOverrideFileNames(name) {
 					op := filepath.Join(dir, o)
 					if fi, err := os.Stat(op); err == nil && fi.Mode().IsRegular() {
 						files = append(files, op)
@@ -209,184 +174,4 @@ func findDefaultFiles(dir string) ([]string, error) {
 		}
 		dir = parent
 	}
-}
-
-func (l *load) run(ctx context.Context) (*Stack, error) {
-	// 1. Read every file (and what it includes) with yaml.v3: enforce the limits before
-	//    compose-go decodes anything, and index key positions.
-	seen := map[string]bool{}
-	var sources []*source
-	for _, f := range l.files {
-		srcs, err := l.readWithIncludes(f, seen, 0)
-		if err != nil {
-			return nil, l.display(err)
-		}
-		sources = append(sources, srcs...)
-	}
-	for _, s := range sources {
-		l.pos.add(s)
-	}
-	l.c = &collector{pos: l.pos, defaultFile: firstOr(l.files, ""), portRefs: map[string][]portRef{}}
-	for i, s := range sources {
-		checkReferences(s, l.po.Environment, l.c)
-		warnUnsetVariables(s, l.pos.files[i], l.po.Environment, l.c)
-	}
-	if err := l.c.result(l.files); err != nil {
-		return nil, l.display(err)
-	}
-
-	// 2. compose-go: merge, interpolate, profiles, extends, include, normalize.
-	p, err := l.po.LoadProject(ctx)
-	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		for _, e := range splitJoined(err) {
-			l.c.add(l.composeProblem(e))
-		}
-		return nil, l.display(l.c.result(l.files))
-	}
-	l.project = p
-
-	// 3. keys stack does not implement. compose-go drops version: before its check (and logs
-	// its own warning through logrus, which the CLI silences).
-	if _, ok := l.pos.exact("version", 0); ok {
-		l.c.warnf("version", "version is obsolete and ignored")
-	}
-	l.reportUnsupported()
-
-	// 4. convert, then validate the model.
-	st := convert(p, l.c)
-	numCPU := l.opts.NumCPU
-	validate(st, p, l.c, numCPU)
-	if err := l.c.result(l.files); err != nil {
-		return nil, l.display(err)
-	}
-	for _, svc := range st.Services {
-		svc.Hash = Hash(svc)
-	}
-	st.Warnings = l.c.warnings
-	sortProblems(st.Warnings, l.files)
-	l.display(Problems(st.Warnings))
-	return st, nil
-}
-
-// display rewrites the files of problems relative to the working directory when they are below
-// it, as a user typing stack config -f stack.yaml expects to read them back.
-func (l *load) display(err error) error {
-	var ps Problems
-	if !errors.As(err, &ps) {
-		return err
-	}
-	wd, werr := os.Getwd()
-	if werr != nil {
-		return err
-	}
-	for _, p := range ps {
-		if !filepath.IsAbs(p.File) {
-			continue
-		}
-		if rel, rerr := filepath.Rel(wd, p.File); rerr == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			p.File = rel
-		}
-	}
-	return err
-}
-
-// readWithIncludes reads path and, depth first, the files its include: section names (which
-// compose-go merges before path itself), so their limits are checked and their keys indexed.
-func (l *load) readWithIncludes(path string, seen map[string]bool, depth int) ([]*source, error) {
-	if seen[path] || depth > 8 {
-		return nil, nil
-	}
-	seen[path] = true
-	src, err := readSource(path)
-	if err != nil {
-		var p *Problem
-		if errors.As(err, &p) {
-			return nil, Problems{p}
-		}
-		return nil, fmt.Errorf("load stack file: %w", err)
-	}
-	var out []*source
-	for _, doc := range src.Docs {
-		inc := mapValue(docRoot(doc), "include")
-		if inc == nil {
-			continue
-		}
-		l.uncacheable = true
-		if inc.Kind != yaml.SequenceNode {
-			continue
-		}
-		for _, e := range inc.Content {
-			var paths []string
-			switch e.Kind {
-			case yaml.ScalarNode:
-				paths = append(paths, e.Value)
-			case yaml.MappingNode:
-				pn := mapValue(e, "path")
-				if pn == nil {
-					continue
-				}
-				if pn.Kind == yaml.ScalarNode {
-					paths = append(paths, pn.Value)
-				}
-				for _, x := range pn.Content {
-					paths = append(paths, x.Value)
-				}
-			}
-			for _, ip := range paths {
-				if ip == "" || containsVar(ip) {
-					continue
-				}
-				if !filepath.IsAbs(ip) {
-					ip = filepath.Join(filepath.Dir(path), ip)
-				}
-				if _, err := os.Stat(ip); err != nil {
-					continue // compose-go reports it
-				}
-				srcs, err := l.readWithIncludes(ip, seen, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, srcs...)
-			}
-		}
-	}
-	return append(out, src), nil
-}
-
-// splitJoined returns the errors joined inside err (compose-go reports every failed
-// interpolation at once with errors.Join), or err itself.
-func splitJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, splitJoined(e)...)
-		}
-		return out
-	}
-	// A wrapper around a join (several lines): the joined errors carry their own context.
-	if u := errors.Unwrap(err); u != nil && strings.Contains(err.Error(), "\n") {
-		if inner := splitJoined(u); len(inner) > 1 {
-			return inner
-		}
-	}
-	return []error{err}
-}
-
-func containsVar(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '$' {
-			return true
-		}
-	}
-	return false
-}
-
-func firstOr(s []string, def string) string {
-	if len(s) > 0 {
-		return s[0]
-	}
-	return def
 }

@@ -1,6 +1,8 @@
 package volumes
 
 import (
+	"github.com/stackrun/stack/spec/compose"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -50,7 +52,7 @@ func loadPlan(t *testing.T, project string) []Planned {
 	if err := os.WriteFile(file, []byte(loadTestFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := spec.Load(context.Background(), spec.Options{Files: []string{file}, ProjectName: project, Environ: []string{}})
+	st, err := spec.Load(context.Background(), spec.Options{Files: []string{file}, ProjectName: project, Environ: []string{}, Loader: compose.Load})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func runSaved(c *cli.Context, path string, detach bool) error {
 func savedLoadOptions(c *cli.Context, s *planner.Saved) (spec.Options, error) {
 	src := s.Source
 	saved := spec.Options{Files: src.Files, ProjectName: s.Project, ProjectDirectory: src.ProjectDirectory,
-		EnvFiles: src.EnvFiles, Profiles: src.Profiles}
+		EnvFiles: src.EnvFiles, Profiles: src.Profiles, Loader: loadWithLoader}
 	given := loadOptions(c)
 	mismatch := func(flag string, now, then any) error {
 		return usageError{fmt.Errorf("%s %v: the saved plan was made with %v; a saved plan applies to what it was made from", flag, now, then)}

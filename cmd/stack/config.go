@@ -6,9 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/spec"
@@ -38,18 +36,30 @@ func configCommand() *cli.Command {
 func runConfig(c *cli.Context) error {
 	w := c.App.Writer
 	if c.Bool("supported-keys") {
-		return printSupportedKeys(w)
+		resp, err := askLoader(c.Context, spec.LoaderRequest{Op: spec.LoaderOpSupportedKeys})
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(resp.Output)
+		return err
 	}
 	format := c.String("format")
 	if format != "yaml" && format != "json" {
 		return usageError{fmt.Errorf("--format %q: must be yaml or json", format)}
 	}
-	// compose-go logs a few warnings through logrus; spec reports them as positioned warnings.
-	logrus.SetOutput(io.Discard)
-	st, project, err := spec.LoadWithProject(c.Context, loadOptions(c))
+	printing := !c.Bool("quiet") && !c.Bool("services") && !c.Bool("volumes") && !c.IsSet("hash")
+	op := spec.LoaderOpLoad
+	if printing {
+		op = spec.LoaderOpProject
+	}
+	resp, err := askLoader(c.Context, spec.LoaderRequest{Op: op, Options: loadOptions(c), Format: format})
 	if err != nil {
 		return stackFileError(err)
 	}
+	if resp.Loaded == nil || resp.Loaded.Stack == nil {
+		return fmt.Errorf("stack-load answered without a stack")
+	}
+	st := resp.Loaded.Stack
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
 	}
@@ -80,15 +90,7 @@ func runConfig(c *cli.Context) error {
 		}
 		return nil
 	}
-	var out []byte
-	if format == "json" {
-		out, err = project.MarshalJSON()
-	} else {
-		out, err = project.MarshalYAML()
-	}
-	if err != nil {
-		return fmt.Errorf("print stack %s: %w", st.Name, err)
-	}
+	out := resp.Output
 	if _, err := w.Write(out); err != nil {
 		return err
 	}
@@ -119,14 +121,4 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func printSupportedKeys(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| key\t| stack\t| note\t|")
-	fmt.Fprintln(tw, "| ---\t| ---\t| ---\t|")
-	for _, k := range spec.SupportedKeys() {
-		fmt.Fprintf(tw, "| `%s`\t| %s\t| %s\t|\n", k.Path, k.Support, k.Note)
-	}
-	return tw.Flush()
 }

@@ -68,5 +68,6 @@ func loadOptions(c *cli.Context) spec.Options {
 		ProjectDirectory: from("project-directory").String("project-directory"),
 		EnvFiles:         from("env-file").StringSlice("env-file"),
 		Profiles:         from("profile").StringSlice("profile"),
+		Loader:           loadWithLoader,
 	}
 }

@@ -153,13 +153,13 @@ func pullCommand() *cli.Command {
 		Usage: "pull the images of every service of the stack file",
 		Flags: []cli.Flag{platformFlag, insecureFlag, quietFlag},
 		Action: func(c *cli.Context) error {
-			p, err := spec.LoadProject(c.Context, loadOptions(c))
+			st, err := spec.Load(c.Context, loadOptions(c))
 			if err != nil {
-				return err
+				return stackFileError(err)
 			}
 			seen := map[string]bool{}
 			var refs []string
-			for _, svc := range p.Services {
+			for _, svc := range st.Services {
 				if svc.Image != "" && svc.Build == nil && !seen[svc.Image] {
 					seen[svc.Image] = true
 					refs = append(refs, svc.Image)

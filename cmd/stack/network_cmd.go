@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stackrun/stack/engine"
@@ -232,7 +230,6 @@ func runPort(c *cli.Context) error {
 	}
 	project := c.String("project-name")
 	if project == "" {
-		logrus.SetOutput(io.Discard)
 		st, err := spec.Load(c.Context, loadOptions(c))
 		if err != nil {
 			return stackFileError(err)

@@ -118,6 +118,6 @@ func withLoadCache(c *cli.Context, opts spec.Options) spec.Options {
 		return opts
 	}
 	opts.Cache = state.Cache{Dir: filepath.Join(c.String("root"), "cache", "stackfiles")}
-	opts.CacheSalt = fmt.Sprintf("%s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
+	opts.CacheSalt = fmt.Sprintf("%s %d %d; %s", exe, fi.Size(), fi.ModTime().UnixNano(), loaderSalt())
 	return opts
 }

@@ -28,7 +28,9 @@ func TestReadmeSupportedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys bytes.Buffer
-	if err := printSupportedKeys(&keys); err != nil {
+	app := newApp()
+	app.Writer = &keys
+	if err := app.Run([]string{"stack", "config", "--supported-keys"}); err != nil {
 		t.Fatal(err)
 	}
 	text := string(readme)

@@ -1,6 +1,10 @@
-package spec
+package compose
 
 import (
+	"maps"
+
+	"github.com/stackrun/stack/spec"
+
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -23,7 +27,7 @@ var hostLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?
 
 // validate checks what compose-go does not (or what stack checks itself to report every
 // problem at once instead of the first).
-func validate(st *Stack, p *types.Project, c *collector, numCPU int) {
+func validate(st *spec.Stack, p *types.Project, c *collector, numCPU int) {
 	if numCPU <= 0 {
 		numCPU = runtime.NumCPU()
 	}
@@ -75,7 +79,7 @@ func validate(st *Stack, p *types.Project, c *collector, numCPU int) {
 	validatePublished(st, c)
 	validateUnique(st, c)
 	validateNames(st, c)
-	for _, name := range sortedKeys(st.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		validateNetwork(st.Networks[name], c)
 	}
 }
@@ -103,7 +107,7 @@ func writtenKey(c *collector, keys ...string) string {
 	return keys[0]
 }
 
-func validateResources(svc *Service, sc types.ServiceConfig, key string, c *collector, numCPU int) {
+func validateResources(svc *spec.Service, sc types.ServiceConfig, key string, c *collector, numCPU int) {
 	r := svc.Resources
 	memKey := writtenKey(c, key+".deploy.resources.limits.memory", key+".mem_limit")
 	if r.MemoryLimit < 0 {
@@ -161,11 +165,11 @@ func humanBytes(b int64) string {
 	return fmt.Sprintf("%dB", b)
 }
 
-func validateNetworks(st *Stack, svc *Service, sc types.ServiceConfig, key string, c *collector) {
+func validateNetworks(st *spec.Stack, svc *spec.Service, sc types.ServiceConfig, key string, c *collector) {
 	if sc.NetworkMode != "" && len(sc.Networks) > 0 {
 		c.errorf(key+".network_mode", "network_mode and networks are mutually exclusive")
 	}
-	for _, name := range sortedKeys(svc.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(svc.Networks)) {
 		nkey := key + ".networks." + name
 		n, ok := st.Networks[name]
 		if !ok {
@@ -204,7 +208,7 @@ func validateNetworks(st *Stack, svc *Service, sc types.ServiceConfig, key strin
 	}
 }
 
-func validateNetwork(n *Network, c *collector) {
+func validateNetwork(n *spec.Network, c *collector) {
 	key := "networks." + n.Key
 	if n.Subnet == "" {
 		if n.Gateway != "" {
@@ -234,7 +238,7 @@ func validateNetwork(n *Network, c *collector) {
 // checkBindEscape rejects a bind source written as a relative path that climbs out of the
 // project directory with "..": a stack file checked out from git must not reach into the rest of
 // the host by accident. An absolute source is an explicit choice and is accepted.
-func checkBindEscape(workingDir string, m Mount, mkey string, c *collector) {
+func checkBindEscape(workingDir string, m spec.Mount, mkey string, c *collector) {
 	key := mkey + ".source"
 	raw, ok := c.pos.raw(key)
 	if !ok {
@@ -256,15 +260,15 @@ func checkBindEscape(workingDir string, m Mount, mkey string, c *collector) {
 	}
 }
 
-func validateDepends(p *types.Project, svc *Service, key string, c *collector) {
-	for _, dep := range sortedKeys(svc.DependsOn) {
+func validateDepends(p *types.Project, svc *spec.Service, key string, c *collector) {
+	for _, dep := range slices.Sorted(maps.Keys(svc.DependsOn)) {
 		d := svc.DependsOn[dep]
 		dkey := key + ".depends_on." + dep
 		if _, ok := p.Services[dep]; ok {
 			switch d.Condition {
-			case ConditionStarted, ConditionHealthy, ConditionCompletedSuccessful:
+			case spec.ConditionStarted, spec.ConditionHealthy, spec.ConditionCompletedSuccessful:
 			default:
-				c.errorf(dkey, "condition %q is not one of %s, %s, %s", d.Condition, ConditionStarted, ConditionHealthy, ConditionCompletedSuccessful)
+				c.errorf(dkey, "condition %q is not one of %s, %s, %s", d.Condition, spec.ConditionStarted, spec.ConditionHealthy, spec.ConditionCompletedSuccessful)
 			}
 			continue
 		}
@@ -281,7 +285,7 @@ func validateDepends(p *types.Project, svc *Service, key string, c *collector) {
 }
 
 // validateCycles reports each depends_on cycle once, naming it (a -> b -> a), at the first edge.
-func validateCycles(st *Stack, c *collector) {
+func validateCycles(st *spec.Stack, c *collector) {
 	const (
 		unvisited = iota
 		active
@@ -294,7 +298,7 @@ func validateCycles(st *Stack, c *collector) {
 		state[n] = active
 		stack = append(stack, n)
 		svc := st.Services[n]
-		for _, dep := range sortedKeys(svc.DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(svc.DependsOn)) {
 			if _, ok := st.Services[dep]; !ok {
 				continue
 			}
@@ -319,7 +323,7 @@ func validateCycles(st *Stack, c *collector) {
 
 // validatePublished reports a host port published twice on overlapping addresses (the same IP,
 // or either on all addresses), and a fixed host port on a service with several replicas.
-func validatePublished(st *Stack, c *collector) {
+func validatePublished(st *spec.Stack, c *collector) {
 	type owner struct {
 		service string
 		ip      string
@@ -353,7 +357,7 @@ func validatePublished(st *Stack, c *collector) {
 
 // validateUnique reports container names and fixed addresses used by two services, and a fixed
 // address equal to its network's gateway.
-func validateUnique(st *Stack, c *collector) {
+func validateUnique(st *spec.Stack, c *collector) {
 	names := map[string]string{}
 	addrs := map[string]string{} // network/address -> service
 	for _, name := range st.ServiceNames() {
@@ -364,7 +368,7 @@ func validateUnique(st *Stack, c *collector) {
 			}
 			names[cn] = name
 		}
-		for _, net := range sortedKeys(svc.Networks) {
+		for _, net := range slices.Sorted(maps.Keys(svc.Networks)) {
 			ip := svc.Networks[net].IPv4Address
 			if ip == "" {
 				continue

@@ -1,7 +1,9 @@
-package spec
+package compose
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -143,7 +145,7 @@ func (ps *positions) findValue(tok string) (string, bool) {
 	}
 	for _, exactMatch := range []bool{true, false} {
 		for i := len(ps.files) - 1; i >= 0; i-- {
-			for _, k := range sortedKeys(ps.files[i]) {
+			for _, k := range slices.Sorted(maps.Keys(ps.files[i])) {
 				e := ps.files[i][k]
 				if !e.Scalar {
 					continue
@@ -254,7 +256,7 @@ func (ps *positions) listItemWith(key, text string) string {
 // mountWithoutSource finds a long-syntax volumes entry of type typ written without a source.
 func (ps *positions) mountWithoutSource(typ string) (string, bool) {
 	for i := len(ps.files) - 1; i >= 0; i-- {
-		for _, k := range sortedKeys(ps.files[i]) {
+		for _, k := range slices.Sorted(maps.Keys(ps.files[i])) {
 			item, ok := strings.CutSuffix(k, ".type")
 			if !ok || !strings.HasPrefix(k, "services.") || !strings.HasSuffix(item, "]") || ps.files[i][k].Value != typ {
 				continue

@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,9 +237,9 @@ func TestHashFollowsEnvFileContent(t *testing.T) {
 		}
 	}
 	write(stack, "services:\n  web:\n    image: busybox\n    env_file: [web.env]\n")
-	load := func() *Service {
+	load := func() *spec.Service {
 		t.Helper()
-		st, err := Load(t.Context(), Options{Files: []string{stack}, Environ: []string{}, NumCPU: 2})
+		st, err := loadStack(t.Context(), spec.Options{Files: []string{stack}, Environ: []string{}, NumCPU: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,33 +263,33 @@ func TestHashFollowsEnvFileContent(t *testing.T) {
 func TestHashPinned(t *testing.T) {
 	// The hash is recorded on every container: changing what goes into it recreates every
 	// container once. If this test fails on purpose, bump hashVersion in hash.go.
-	svc := &Service{
+	svc := &spec.Service{
 		Name:        "web",
 		Image:       "busybox",
 		Command:     []string{"sleep", "1"},
 		Environment: map[string]string{"A": "1"},
-		Ports:       []Port{{Published: 8080, Target: 80, Protocol: "tcp"}},
+		Ports:       []spec.Port{{Published: 8080, Target: 80, Protocol: "tcp"}},
 		Replicas:    3,
 	}
 	const want = "4a7c81306b838a2e110bcf50d86e106cbeadf48451c9c24b5672507809e294dd"
-	if got := Hash(svc); got != want {
+	if got := spec.Hash(svc); got != want {
 		t.Errorf("Hash = %s, want %s", got, want)
 	}
 	// Replicas, profiles, depends_on, pull policy, build, logging are not in it.
 	svc.Replicas = 1
 	svc.Profiles = []string{"debug"}
-	svc.DependsOn = map[string]Dependency{"db": {Condition: ConditionHealthy}}
+	svc.DependsOn = map[string]spec.Dependency{"db": {Condition: spec.ConditionHealthy}}
 	svc.PullPolicy = "always"
-	svc.Build = &Build{Context: "/src"}
-	svc.Logging = &Logging{Driver: "json-file"}
-	if got := Hash(svc); got != want {
+	svc.Build = &spec.Build{Context: "/src"}
+	svc.Logging = &spec.Logging{Driver: "json-file"}
+	if got := spec.Hash(svc); got != want {
 		t.Errorf("Hash after excluded changes = %s, want %s", got, want)
 	}
 	// nil and empty maps are the same environment.
 	svc.Environment = nil
-	a := Hash(svc)
+	a := spec.Hash(svc)
 	svc.Environment = map[string]string{}
-	if Hash(svc) != a {
+	if spec.Hash(svc) != a {
 		t.Error("nil and empty environment hash differently")
 	}
 }

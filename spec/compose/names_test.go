@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -55,12 +57,12 @@ func TestHostileNames(t *testing.T) {
 					t.Fatalf("refused: %s", got)
 				}
 				for _, n := range st.Networks {
-					if ValidObjectName("network", n.Name) != nil {
+					if spec.ValidObjectName("network", n.Name) != nil {
 						t.Errorf("network %q got name %q", n.Key, n.Name)
 					}
 				}
 				for _, v := range st.Volumes {
-					if ValidObjectName("volume", v.Name) != nil {
+					if spec.ValidObjectName("volume", v.Name) != nil {
 						t.Errorf("volume %q got name %q", v.Key, v.Name)
 					}
 				}
@@ -102,13 +104,13 @@ func TestLongProjectNameFromFlag(t *testing.T) {
 	if err := os.WriteFile(p, []byte("services:\n  web:\n    image: busybox\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(context.Background(), Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir, Files: []string{p},
+	_, err := loadStack(context.Background(), spec.Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir, Files: []string{p},
 		ProjectName: strings.Repeat("p", 121)})
 	want := `project name "pppppppppppppppppppp...pppppppppppp" is 121 characters long; at most 120 (its networks and volumes are named <project>_<key>, at most 128) (from -p, COMPOSE_PROJECT_NAME or the directory name)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
-	if _, err := Load(context.Background(), Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir, Files: []string{p},
+	if _, err := loadStack(context.Background(), spec.Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir, Files: []string{p},
 		ProjectName: strings.Repeat("p", 120)}); err != nil {
 		t.Errorf("a 120-character project name: %v", err)
 	}

@@ -1,6 +1,11 @@
-package spec
+package compose
 
 import (
+	"slices"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -45,14 +50,14 @@ func TestCacheSameStack(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.options(root)
-			want, err := Load(context.Background(), opts)
+			want, err := loadStack(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c := &memCache{}
 			opts.Cache = c
 			for i := 0; i < 2; i++ {
-				got, err := Load(context.Background(), opts)
+				got, err := loadStack(context.Background(), opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,11 +98,11 @@ func TestCacheInvalidation(t *testing.T) {
 `)
 	write("web.env", "A=1\n")
 	c := &memCache{}
-	base := Options{Files: []string{filepath.Join(dir, "stack.yaml")}, NumCPU: 2, Cache: c, CacheSalt: "build-1",
+	base := spec.Options{Files: []string{filepath.Join(dir, "stack.yaml")}, NumCPU: 2, Cache: c, CacheSalt: "build-1",
 		Environ: []string{"FROM_HOST=x"}}
-	load := func(opts Options) *Service {
+	load := func(opts spec.Options) *spec.Service {
 		t.Helper()
-		st, err := Load(context.Background(), opts)
+		st, err := loadStack(context.Background(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,11 +139,18 @@ func TestCacheInvalidation(t *testing.T) {
 	}
 	hits(1)
 
-	write(".env", "TAG=3\n")
+	write(".env", "TAG=3\n") // the default .env did not exist
 	if s := load(base); s.Image != "busybox:3" {
+		t.Fatalf("new .env not seen: %s", s.Image)
+	}
+	hits(1)
+	write(".env", "TAG=4\n")
+	if s := load(base); s.Image != "busybox:4" {
 		t.Fatalf(".env change not seen: %s", s.Image)
 	}
 	hits(1)
+	write(".env", "TAG=3\n")
+	load(base)
 
 	write("stack.yaml", strings.Replace(mustRead(t, filepath.Join(dir, "stack.yaml")), "busybox", "alpine", 1))
 	if s := load(base); s.Image != "alpine:3" {
@@ -169,4 +181,51 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCacheDefaultFiles: without -f, a new override file next to the stack file (or a new
+// stack file in the working directory) changes what is loaded, and the cache sees it.
+func TestCacheDefaultFiles(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("compose.yaml", []byte("services:\n  web:\n    image: busybox:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &memCache{}
+	opts := spec.Options{NumCPU: 2, Cache: c, Environ: []string{}}
+	image := func() string {
+		t.Helper()
+		st, err := loadStack(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Services["web"].Image
+	}
+	image()
+	if got := image(); got != "busybox:1" || c.hits != 1 {
+		t.Fatalf("image %s, %d hits", got, c.hits)
+	}
+	if err := os.WriteFile("compose.override.yaml", []byte("services:\n  web:\n    image: busybox:2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := image(); got != "busybox:2" || c.hits != 1 {
+		t.Fatalf("after adding the override: image %s, %d hits", got, c.hits)
+	}
+	if err := os.WriteFile("stack.yaml", []byte("services:\n  web:\n    image: busybox:3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := image(); got != "busybox:3" || c.hits != 1 {
+		t.Fatalf("after adding stack.yaml: image %s, %d hits", got, c.hits)
+	}
+}
+
+// TestDefaultFileNamesMatchCompose: spec keeps its own copy of compose-go's default names (so
+// that the CLI does not link compose-go); they must not drift.
+func TestDefaultFileNamesMatchCompose(t *testing.T) {
+	if got, want := spec.DefaultFileNames()[2:], cli.DefaultFileNames; !slices.Equal(got, want) {
+		t.Fatalf("spec.DefaultFileNames()[2:] = %v, compose-go has %v", got, want)
+	}
+	if got, want := spec.DefaultOverrideFileNames("compose.yaml"), cli.DefaultOverrideFileNames; !slices.Equal(got, want) {
+		t.Fatalf("spec.DefaultOverrideFileNames = %v, compose-go has %v", got, want)
+	}
 }

@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -28,7 +30,7 @@ var (
 )
 
 // composeProblem turns one compose-go error into a positioned Problem.
-func (l *load) composeProblem(err error) *Problem {
+func (l *load) composeProblem(err error) *spec.Problem {
 	msg := err.Error()
 	// Unwrap the generic prefix compose-go and cli add.
 	for _, pre := range []string{"load stack file: "} {
@@ -42,7 +44,7 @@ func (l *load) composeProblem(err error) *Problem {
 		file, msg = m[1], m[2]
 	}
 	if strings.HasPrefix(msg, "yaml:") {
-		p := &Problem{File: file, Message: msg}
+		p := &spec.Problem{File: file, Message: msg}
 		if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Column = 1
@@ -57,15 +59,15 @@ func (l *load) composeProblem(err error) *Problem {
 		if v := reVariable.FindStringSubmatch(m[2]); v != nil && strings.Contains(key, ".[]") {
 			key = l.pos.listItemWith(key, v[1])
 		}
-		return l.c.at(SeverityError, key, "%s", m[2])
+		return l.c.at(spec.SeverityError, key, "%s", m[2])
 	}
 	if strings.HasPrefix(msg, " ") || strings.HasPrefix(msg, "(root)") {
 		// schema error at the top level: "(root) additional properties 'x' not allowed"
 		msg = strings.TrimSpace(strings.TrimPrefix(msg, "(root)"))
 		if m := reAdditional.FindStringSubmatch(msg); m != nil {
-			return l.c.at(SeverityError, m[1], "%s", unknownKey(m[1]))
+			return l.c.at(spec.SeverityError, m[1], "%s", unknownKey(m[1]))
 		}
-		return &Problem{File: file, Message: msg}
+		return &spec.Problem{File: file, Message: msg}
 	}
 	if m := reKeyPrefixed.FindStringSubmatch(msg); m != nil {
 		key, rest := dotKey(m[1]), m[2]
@@ -77,39 +79,39 @@ func (l *load) composeProblem(err error) *Problem {
 			rest = unknownKey(key)
 		}
 		rest = tidySchemaMessage(rest)
-		return l.c.at(SeverityError, key, "%s", rest)
+		return l.c.at(spec.SeverityError, key, "%s", rest)
 	}
 	if strings.HasPrefix(msg, "decoding failed") {
 		last := strings.TrimSpace(msg[strings.LastIndexByte(msg, '\n')+1:])
 		if m := reDecoding.FindStringSubmatch(last); m != nil {
 			key := reNamedIndex.ReplaceAllString(m[1], ".$1")
-			return l.c.at(SeverityError, key, "%s", m[2])
+			return l.c.at(spec.SeverityError, key, "%s", m[2])
 		}
 	}
 	if m := reMountConfig.FindStringSubmatch(msg); m != nil {
 		if key, ok := l.pos.mountWithoutSource(m[1]); ok {
-			return l.c.at(SeverityError, key, "a %s mount needs a source", m[1])
+			return l.c.at(spec.SeverityError, key, "a %s mount needs a source", m[1])
 		}
 	}
 	if m := reService.FindStringSubmatch(msg); m != nil {
-		return l.c.at(SeverityError, "services."+m[1], "%s", m[2])
+		return l.c.at(spec.SeverityError, "services."+m[1], "%s", m[2])
 	}
 	if msg == "project name must not be empty" {
 		// Compose keeps only [a-z0-9_-] of name: (lowercased) and trims leading '-' and '_';
 		// "name: .." leaves nothing.
 		if v, ok := l.pos.raw("name"); ok {
-			return l.c.at(SeverityError, "name", "project name %q has nothing left once normalized: it needs a letter or digit (Compose keeps lowercase letters, digits, '-' and '_')", v)
+			return l.c.at(spec.SeverityError, "name", "project name %q has nothing left once normalized: it needs a letter or digit (Compose keeps lowercase letters, digits, '-' and '_')", v)
 		}
 	}
 	// Last resort: find the offending token among the scalars written in the files.
 	if key, ok := l.pos.findValue(lastToken(msg)); ok {
-		return l.c.at(SeverityError, key, "%s", msg)
+		return l.c.at(spec.SeverityError, key, "%s", msg)
 	}
-	var pe *Problem
+	var pe *spec.Problem
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return &Problem{File: file, Message: msg}
+	return &spec.Problem{File: file, Message: msg}
 }
 
 // dotKey turns compose-go's services.web.ports.0 into stack's services.web.ports[0].

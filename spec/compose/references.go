@@ -1,6 +1,11 @@
-package spec
+package compose
 
 import (
+	"maps"
+	"slices"
+
+	"github.com/stackrun/stack/spec"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,10 +44,10 @@ func checkReferences(src *source, env map[string]string, c *collector) {
 		pos := Position{File: src.Path, Line: n.Line, Column: n.Column}
 		switch {
 		case !fi.Mode().IsRegular():
-			c.add(&Problem{File: pos.File, Line: pos.Line, Column: pos.Column, Key: key,
+			c.add(&spec.Problem{File: pos.File, Line: pos.Line, Column: pos.Column, Key: key,
 				Message: fmt.Sprintf("%s is not a regular file", n.Value)})
 		case fi.Size() > MaxFileSize:
-			c.add(&Problem{File: pos.File, Line: pos.Line, Column: pos.Column, Key: key,
+			c.add(&spec.Problem{File: pos.File, Line: pos.Line, Column: pos.Column, Key: key,
 				Message: fmt.Sprintf("%s is larger than %d bytes", n.Value, MaxFileSize)})
 		}
 	}
@@ -107,7 +112,7 @@ func warnUnsetVariables(src *source, idx map[string]posEntry, env map[string]str
 		name string
 	}
 	seen := map[at]bool{}
-	for _, key := range sortedKeys(idx) {
+	for _, key := range slices.Sorted(maps.Keys(idx)) {
 		e := idx[key]
 		if !e.Scalar || !strings.Contains(e.Value, "$") || strings.HasPrefix(key, "x-") {
 			continue
@@ -122,7 +127,7 @@ func warnUnsetVariables(src *source, idx map[string]posEntry, env map[string]str
 				continue
 			}
 			seen[k] = true
-			c.add(&Problem{File: e.File, Line: e.Line, Column: e.Column, Key: key, Severity: SeverityWarning,
+			c.add(&spec.Problem{File: e.File, Line: e.Line, Column: e.Column, Key: key, Severity: spec.SeverityWarning,
 				Message: fmt.Sprintf("variable %s is not set: an empty string is used", name)})
 		}
 	}

@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -11,7 +13,7 @@ import (
 
 // loadInline writes files (name -> content) into a temp dir and loads the first one named
 // (stack.yaml by default), returning the error text with the temp dir stripped.
-func loadInline(t *testing.T, files map[string]string, order ...string) (*Stack, string) {
+func loadInline(t *testing.T, files map[string]string, order ...string) (*spec.Stack, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -26,11 +28,11 @@ func loadInline(t *testing.T, files map[string]string, order ...string) (*Stack,
 	if len(order) == 0 {
 		order = []string{"stack.yaml"}
 	}
-	opts := Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir}
+	opts := spec.Options{Environ: []string{}, NumCPU: 2, ProjectDirectory: dir}
 	for _, f := range order {
 		opts.Files = append(opts.Files, filepath.Join(dir, f))
 	}
-	st, err := Load(context.Background(), opts)
+	st, err := loadStack(context.Background(), opts)
 	if err != nil {
 		return nil, strings.ReplaceAll(err.Error(), dir+"/", "")
 	}
@@ -519,7 +521,7 @@ func TestDefaultFilesAndProjectName(t *testing.T) {
 	write("stack.override.yaml", "services:\n  web:\n    image: busybox:musl\n")
 	write("compose.yaml", "services:\n  other:\n    image: busybox\n")
 
-	st, err := Load(context.Background(), Options{ProjectDirectory: dir, Environ: []string{}})
+	st, err := loadStack(context.Background(), spec.Options{ProjectDirectory: dir, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +535,7 @@ func TestDefaultFilesAndProjectName(t *testing.T) {
 		t.Errorf("project name %q, want the directory name", st.Name)
 	}
 
-	st, err = Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "shop", Environ: []string{}})
+	st, err = loadStack(context.Background(), spec.Options{ProjectDirectory: dir, ProjectName: "shop", Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +543,7 @@ func TestDefaultFilesAndProjectName(t *testing.T) {
 		t.Errorf("name %q, default network %q", st.Name, st.Networks["default"].Name)
 	}
 
-	if _, err := Load(context.Background(), Options{ProjectDirectory: dir, ProjectName: "Not Valid!", Environ: []string{}}); err == nil {
+	if _, err := loadStack(context.Background(), spec.Options{ProjectDirectory: dir, ProjectName: "Not Valid!", Environ: []string{}}); err == nil {
 		t.Error("invalid project name accepted")
 	}
 }

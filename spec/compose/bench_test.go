@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"fmt"
 	"os"
@@ -64,15 +66,15 @@ func writeStack200(b *testing.B) string {
 }
 
 // loadLoop times Load of a 200-service file with opts, after one untimed load.
-func loadLoop(b *testing.B, opts Options) {
+func loadLoop(b *testing.B, opts spec.Options) {
 	ctx := context.Background()
-	if _, err := Load(ctx, opts); err != nil {
+	if _, err := loadStack(ctx, opts); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		st, err := Load(ctx, opts)
+		st, err := loadStack(ctx, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,7 +86,7 @@ func loadLoop(b *testing.B, opts Options) {
 
 func BenchmarkLoad200(b *testing.B) {
 	path := writeStack200(b)
-	opts := Options{Files: []string{path}, Environ: []string{}, NumCPU: 2}
+	opts := spec.Options{Files: []string{path}, Environ: []string{}, NumCPU: 2}
 	loadLoop(b, opts)
 }
 
@@ -94,7 +96,7 @@ func BenchmarkLoad200(b *testing.B) {
 func BenchmarkLoad200Cached(b *testing.B) {
 	path := writeStack200(b)
 	c := &memCache{}
-	opts := Options{Files: []string{path}, Environ: []string{}, NumCPU: 2, Cache: c}
+	opts := spec.Options{Files: []string{path}, Environ: []string{}, NumCPU: 2, Cache: c}
 	loadLoop(b, opts)
 	if c.puts != 1 {
 		b.Fatalf("%d loads missed the cache", c.puts-1)

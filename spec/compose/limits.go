@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -56,14 +58,14 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, &Problem{File: path, Message: fmt.Sprintf("file is larger than %d bytes", limit)}
+		return nil, &spec.Problem{File: path, Message: fmt.Sprintf("file is larger than %d bytes", limit)}
 	}
 	return data, nil
 }
 
 func parseSource(path string, data []byte) (*source, error) {
 	if len(data) > MaxFileSize {
-		return nil, &Problem{File: path, Message: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}
+		return nil, &spec.Problem{File: path, Message: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}
 	}
 	src := &source{Path: path}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -89,7 +91,7 @@ func parseSource(path string, data []byte) (*source, error) {
 func checkNodeLimits(path string, doc *yaml.Node) error {
 	c := limitCounter{seen: map[*yaml.Node]subtree{}, active: map[*yaml.Node]bool{}}
 	if _, err := c.count(doc, 0); err != nil {
-		return &Problem{File: path, Line: c.errLine, Column: c.errCol, Message: err.Error()}
+		return &spec.Problem{File: path, Line: c.errLine, Column: c.errCol, Message: err.Error()}
 	}
 	return nil
 }
@@ -166,8 +168,8 @@ func (c *limitCounter) count(n *yaml.Node, depth int) (subtree, error) {
 var reYAMLv3Line = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxProblem places a yaml.v3 syntax error ("yaml: line 4: did not find expected ',' or ']'").
-func syntaxProblem(path string, err error) *Problem {
-	p := &Problem{File: path, Message: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+func syntaxProblem(path string, err error) *spec.Problem {
+	p := &spec.Problem{File: path, Message: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	if m := reYAMLv3Line.FindStringSubmatch(err.Error()); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Column = 1

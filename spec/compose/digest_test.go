@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -16,11 +18,11 @@ func TestDigests(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st, err := Load(context.Background(), Options{Files: []string{filepath.Join(dir, "stack.yaml")}, ProjectName: "demo", Environ: []string{}})
+		st, err := loadStack(context.Background(), spec.Options{Files: []string{filepath.Join(dir, "stack.yaml")}, ProjectName: "demo", Environ: []string{}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return Digests(st)
+		return spec.Digests(st)
 	}
 	base := load("services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n")
 	if same := load("services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n"); same["service:web"] != base["service:web"] || same["project"] != base["project"] {

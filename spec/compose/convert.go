@@ -1,6 +1,10 @@
-package spec
+package compose
 
 import (
+	"maps"
+
+	"github.com/stackrun/stack/spec"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,21 +22,21 @@ import (
 
 // convert turns compose-go's project into stack's model. Values compose-go accepts but stack
 // cannot represent (a port above 65535, a tmpfs option stack does not know) are reported to c.
-func convert(p *types.Project, c *collector) *Stack {
-	st := &Stack{
+func convert(p *types.Project, c *collector) *spec.Stack {
+	st := &spec.Stack{
 		Name:       p.Name,
 		WorkingDir: p.WorkingDir,
 		Files:      slices.Clone(p.ComposeFiles),
-		Services:   map[string]*Service{},
-		Networks:   map[string]*Network{},
-		Volumes:    map[string]*Volume{},
+		Services:   map[string]*spec.Service{},
+		Networks:   map[string]*spec.Network{},
+		Volumes:    map[string]*spec.Volume{},
 	}
-	for _, name := range sortedKeys(p.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(p.Networks)) {
 		st.Networks[name] = convertNetwork(name, p.Networks[name], c)
 	}
-	for _, name := range sortedKeys(p.Volumes) {
+	for _, name := range slices.Sorted(maps.Keys(p.Volumes)) {
 		v := p.Volumes[name]
-		st.Volumes[name] = &Volume{
+		st.Volumes[name] = &spec.Volume{
 			Key:      name,
 			Name:     v.Name,
 			Driver:   v.Driver,
@@ -40,14 +44,14 @@ func convert(p *types.Project, c *collector) *Stack {
 			Labels:   cloneMap(v.Labels),
 		}
 	}
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		st.Services[name] = convertService(p, p.Services[name], c)
 	}
 	return st
 }
 
-func convertNetwork(key string, n types.NetworkConfig, c *collector) *Network {
-	out := &Network{
+func convertNetwork(key string, n types.NetworkConfig, c *collector) *spec.Network {
+	out := &spec.Network{
 		Key:      key,
 		Name:     n.Name,
 		Driver:   n.Driver,
@@ -65,9 +69,9 @@ func convertNetwork(key string, n types.NetworkConfig, c *collector) *Network {
 	return out
 }
 
-func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Service {
+func convertService(p *types.Project, s types.ServiceConfig, c *collector) *spec.Service {
 	key := "services." + s.Name
-	out := &Service{
+	out := &spec.Service{
 		Name:          s.Name,
 		ContainerName: s.ContainerName,
 		Image:         s.Image,
@@ -75,8 +79,8 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 		Command:       cloneCmd(s.Command),
 		Entrypoint:    cloneCmd(s.Entrypoint),
 		Environment:   map[string]string{},
-		Networks:      map[string]*ServiceNetwork{},
-		DependsOn:     map[string]Dependency{},
+		Networks:      map[string]*spec.ServiceNetwork{},
+		DependsOn:     map[string]spec.Dependency{},
 		Replicas:      s.GetScale(),
 		User:          s.User,
 		WorkingDir:    s.WorkingDir,
@@ -102,10 +106,10 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 	}
 	if out.Image == "" && s.Build != nil {
 		// The name Compose tags a build-only service's image with.
-		out.Image = DefaultImage(p.Name, s.Name)
+		out.Image = spec.DefaultImage(p.Name, s.Name)
 	}
 	if s.Build != nil {
-		out.Build = &Build{
+		out.Build = &spec.Build{
 			Context:          s.Build.Context,
 			Dockerfile:       s.Build.Dockerfile,
 			DockerfileInline: s.Build.DockerfileInline,
@@ -120,7 +124,7 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 	}
 	out.Environment = resolvedMap(s.Environment)
 	for i, ef := range s.EnvFiles {
-		e := EnvFile{Path: ef.Path, Required: bool(ef.Required)}
+		e := spec.EnvFile{Path: ef.Path, Required: bool(ef.Required)}
 		data, err := readCapped(ef.Path, MaxFileSize)
 		switch {
 		case err == nil:
@@ -143,7 +147,7 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 	}
 	if out.NetworkMode == "" {
 		for name, n := range s.Networks {
-			sn := &ServiceNetwork{}
+			sn := &spec.ServiceNetwork{}
 			if n != nil {
 				sn.Aliases = slices.Clone(n.Aliases)
 				sn.IPv4Address = n.Ipv4Address
@@ -154,12 +158,12 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 	for name, d := range s.DependsOn {
 		cond := d.Condition
 		if cond == "" {
-			cond = ConditionStarted
+			cond = spec.ConditionStarted
 		}
-		out.DependsOn[name] = Dependency{Condition: cond, Restart: d.Restart, Required: d.Required}
+		out.DependsOn[name] = spec.Dependency{Condition: cond, Restart: d.Restart, Required: d.Required}
 	}
 	if h := s.HealthCheck; h != nil {
-		hc := &Healthcheck{Test: slices.Clone([]string(h.Test)), Disable: h.Disable}
+		hc := &spec.Healthcheck{Test: slices.Clone([]string(h.Test)), Disable: h.Disable}
 		if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
 			hc.Disable, hc.Test = true, nil
 		}
@@ -179,33 +183,33 @@ func convertService(p *types.Project, s types.ServiceConfig, c *collector) *Serv
 		out.StopGracePeriod = &d
 	}
 	if len(s.Ulimits) > 0 {
-		out.Ulimits = map[string]Ulimit{}
+		out.Ulimits = map[string]spec.Ulimit{}
 		for name, u := range s.Ulimits {
 			if u == nil {
 				continue
 			}
 			if u.Single != 0 {
-				out.Ulimits[name] = Ulimit{Soft: int64(u.Single), Hard: int64(u.Single)}
+				out.Ulimits[name] = spec.Ulimit{Soft: int64(u.Single), Hard: int64(u.Single)}
 			} else {
-				out.Ulimits[name] = Ulimit{Soft: int64(u.Soft), Hard: int64(u.Hard)}
+				out.Ulimits[name] = spec.Ulimit{Soft: int64(u.Soft), Hard: int64(u.Hard)}
 			}
 		}
 	}
-	for _, host := range sortedKeys(s.ExtraHosts) {
+	for _, host := range slices.Sorted(maps.Keys(s.ExtraHosts)) {
 		for _, ip := range s.ExtraHosts[host] {
-			out.ExtraHosts = append(out.ExtraHosts, ExtraHost{Host: host, IP: ip})
+			out.ExtraHosts = append(out.ExtraHosts, spec.ExtraHost{Host: host, IP: ip})
 		}
 	}
 	if s.Logging != nil && (s.Logging.Driver != "" || len(s.Logging.Options) > 0) {
-		out.Logging = &Logging{Driver: s.Logging.Driver, Options: cloneMap(s.Logging.Options)}
+		out.Logging = &spec.Logging{Driver: s.Logging.Driver, Options: cloneMap(s.Logging.Options)}
 	}
 	return out
 }
 
-func convertRestart(s types.ServiceConfig, key string, c *collector) RestartPolicy {
+func convertRestart(s types.ServiceConfig, key string, c *collector) spec.RestartPolicy {
 	if s.Restart == "" && s.Deploy != nil && s.Deploy.RestartPolicy != nil {
 		rp := s.Deploy.RestartPolicy
-		out := RestartPolicy{Name: "always"}
+		out := spec.RestartPolicy{Name: "always"}
 		switch rp.Condition {
 		case "none":
 			out.Name = "no"
@@ -221,7 +225,7 @@ func convertRestart(s types.ServiceConfig, key string, c *collector) RestartPoli
 		return out
 	}
 	name, n, hasN := strings.Cut(s.Restart, ":")
-	out := RestartPolicy{Name: name}
+	out := spec.RestartPolicy{Name: name}
 	switch name {
 	case "":
 		out.Name = "no"
@@ -243,8 +247,8 @@ func convertRestart(s types.ServiceConfig, key string, c *collector) RestartPoli
 	return out
 }
 
-func convertResources(s types.ServiceConfig) Resources {
-	r := Resources{
+func convertResources(s types.ServiceConfig) spec.Resources {
+	r := spec.Resources{
 		MemoryLimit:       int64(s.MemLimit),
 		MemoryReservation: int64(s.MemReservation),
 		MemorySwap:        int64(s.MemSwapLimit),
@@ -277,7 +281,7 @@ func cpus(f float32) float64 {
 	return v
 }
 
-func convertPorts(out *Service, s types.ServiceConfig, c *collector) {
+func convertPorts(out *spec.Service, s types.ServiceConfig, c *collector) {
 	for i, p := range s.Ports {
 		k := c.pos.portRef(s.Name, i, len(s.Ports))
 
@@ -293,7 +297,7 @@ func convertPorts(out *Service, s types.ServiceConfig, c *collector) {
 			c.portErrorf(k, "container port %d is not in 1-65535", p.Target)
 			continue
 		}
-		port := Port{HostIP: p.HostIP, Target: uint16(p.Target), Protocol: proto}
+		port := spec.Port{HostIP: p.HostIP, Target: uint16(p.Target), Protocol: proto}
 		if p.HostIP != "" {
 			if _, err := netip.ParseAddr(p.HostIP); err != nil {
 				c.portErrorf(k, "host IP %q is not an IP address", p.HostIP)
@@ -317,10 +321,10 @@ func convertPorts(out *Service, s types.ServiceConfig, c *collector) {
 	}
 }
 
-func convertExpose(out *Service, s types.ServiceConfig, c *collector) {
+func convertExpose(out *spec.Service, s types.ServiceConfig, c *collector) {
 	for i, e := range s.Expose {
 		k := "services." + s.Name + ".expose[" + strconv.Itoa(i) + "]"
-		spec, proto, _ := strings.Cut(e, "/")
+		portSpec, proto, _ := strings.Cut(e, "/")
 		if proto == "" {
 			proto = "tcp"
 		}
@@ -328,7 +332,7 @@ func convertExpose(out *Service, s types.ServiceConfig, c *collector) {
 			c.errorf(k, "protocol %q is not supported (tcp, udp)", proto)
 			continue
 		}
-		lo, hi, isRange := strings.Cut(spec, "-")
+		lo, hi, isRange := strings.Cut(portSpec, "-")
 		a, err1 := strconv.ParseUint(lo, 10, 64)
 		b := a
 		var err2 error
@@ -340,7 +344,7 @@ func convertExpose(out *Service, s types.ServiceConfig, c *collector) {
 			continue
 		}
 		for p := a; p <= b; p++ {
-			out.Expose = append(out.Expose, Port{Target: uint16(p), Protocol: proto})
+			out.Expose = append(out.Expose, spec.Port{Target: uint16(p), Protocol: proto})
 		}
 	}
 }
@@ -350,7 +354,7 @@ func tmpfsFlags() []string {
 	return []string{"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "noatime", "atime", "nodiratime", "diratime"}
 }
 
-func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *collector) {
+func convertMounts(p *types.Project, out *spec.Service, s types.ServiceConfig, c *collector) {
 	key := "services." + s.Name
 	targets := map[string]bool{}
 	seen := func(k, target string) {
@@ -362,22 +366,22 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 	}
 	for i, v := range s.Volumes {
 		k := key + ".volumes[" + strconv.Itoa(i) + "]"
-		m := Mount{Type: MountType(v.Type), Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		m := spec.Mount{Type: spec.MountType(v.Type), Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 		switch m.Type {
-		case MountBind:
+		case spec.MountBind:
 			if v.Bind != nil {
 				m.Propagation = v.Bind.Propagation
 				m.CreateHostPath = bool(v.Bind.CreateHostPath)
 			}
 			checkBindEscape(p.WorkingDir, m, k, c)
-		case MountVolume:
+		case spec.MountVolume:
 			if v.Volume != nil {
 				m.NoCopy = v.Volume.NoCopy
 			}
 			if _, ok := p.Volumes[m.Source]; m.Source != "" && !ok {
 				c.errorf(k, "volume %q is not defined in the top-level volumes", m.Source)
 			}
-		case MountTmpfs:
+		case spec.MountTmpfs:
 			if v.Tmpfs != nil {
 				m.TmpfsSize = int64(v.Tmpfs.Size)
 				m.TmpfsMode = octalDigits(v.Tmpfs.Mode)
@@ -395,7 +399,7 @@ func convertMounts(p *types.Project, out *Service, s types.ServiceConfig, c *col
 	for i, t := range s.Tmpfs {
 		k := key + ".tmpfs[" + strconv.Itoa(i) + "]"
 		target, opts, _ := strings.Cut(t, ":")
-		m := Mount{Type: MountTmpfs, Target: target}
+		m := spec.Mount{Type: spec.MountTmpfs, Target: target}
 		if !strings.HasPrefix(target, "/") {
 			c.errorf(k, "tmpfs target %q is not an absolute path", target)
 			continue

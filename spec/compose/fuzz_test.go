@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"errors"
 	"os"
@@ -22,14 +24,14 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		st, err := Load(context.Background(), Options{Files: []string{path}, Environ: []string{}, NumCPU: 2, ProjectName: "fuzz"})
+		st, err := loadStack(context.Background(), spec.Options{Files: []string{path}, Environ: []string{}, NumCPU: 2, ProjectName: "fuzz"})
 		// Go's fuzzer has no per-input timeout; an input that takes this long is a hang (a
 		// normal one takes milliseconds even on a loaded machine).
 		if d := time.Since(start); d > 20*time.Second {
 			t.Fatalf("Load took %v", d)
 		}
 		if err != nil {
-			var ps Problems
+			var ps spec.Problems
 			if errors.As(err, &ps) {
 				if len(ps) == 0 {
 					t.Fatal("empty Problems error")

@@ -1,6 +1,8 @@
-package spec
+package compose
 
 import (
+	"github.com/stackrun/stack/spec"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,9 +28,9 @@ type goldenCase struct {
 }
 
 // options are the load options of the case, its directory taken below root.
-func (tc goldenCase) options(root string) Options {
+func (tc goldenCase) options(root string) spec.Options {
 	dir := filepath.Join(root, tc.dir)
-	opts := Options{Environ: tc.environ, Profiles: tc.profiles, NumCPU: 4, ProjectDirectory: dir}
+	opts := spec.Options{Environ: tc.environ, Profiles: tc.profiles, NumCPU: 4, ProjectDirectory: dir}
 	if opts.Environ == nil {
 		opts.Environ = []string{}
 	}
@@ -61,8 +63,8 @@ var goldenCases = []goldenCase{
 	{name: "restart", dir: "restart"},
 	{name: "networknone", dir: "networknone"},
 	{name: "anchors", dir: "anchors"},
-	{name: "example-webapp", dir: "../../../examples", files: []string{"webapp.yaml"}},
-	{name: "example-counter", dir: "../../../examples", files: []string{"counter.yaml"}},
+	{name: "example-webapp", dir: "../../../../examples", files: []string{"webapp.yaml"}},
+	{name: "example-counter", dir: "../../../../examples", files: []string{"counter.yaml"}},
 }
 
 func TestGolden(t *testing.T) {
@@ -109,7 +111,7 @@ func TestGolden(t *testing.T) {
 // (examples/stack.yaml belongs to the README's quick start and changes with it, so it has no
 // golden; the examples spec owns have goldens above.)
 func TestExamples(t *testing.T) {
-	files, err := filepath.Glob("../examples/*.yaml")
+	files, err := filepath.Glob("../../examples/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
 	}
@@ -123,7 +125,7 @@ func TestExamples(t *testing.T) {
 					files = []string{base, f}
 				}
 			}
-			st, err := Load(context.Background(), Options{Files: files, Environ: []string{}})
+			st, err := loadStack(context.Background(), spec.Options{Files: files, Environ: []string{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,17 +142,17 @@ func TestExamples(t *testing.T) {
 // portableHash is the service's hash computed as if the test data lived at ${TESTDATA}: the
 // hash covers absolute paths (bind sources, env files), which differ between checkouts, and a
 // golden file must be the same wherever the repository is cloned.
-func portableHash(t *testing.T, svc *Service, prefix string) string {
+func portableHash(t *testing.T, svc *spec.Service, prefix string) string {
 	t.Helper()
 	b, err := json.Marshal(svc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var moved Service
+	var moved spec.Service
 	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(b), prefix, "${TESTDATA}")), &moved); err != nil {
 		t.Fatal(err)
 	}
-	return Hash(&moved)
+	return spec.Hash(&moved)
 }
 
 func checkGolden(t *testing.T, path, got string) {
@@ -195,9 +197,9 @@ func diffLines(want, got string) string {
 }
 
 // problemsOf returns the problems of a failed load.
-func problemsOf(t *testing.T, err error) Problems {
+func problemsOf(t *testing.T, err error) spec.Problems {
 	t.Helper()
-	var ps Problems
+	var ps spec.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("want a Problems error, got %v", err)
 	}
