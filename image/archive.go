@@ -9,8 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -197,8 +197,6 @@ func (s *Store) loadDocker(ctx context.Context, p string, opts LoadOptions) ([]*
 	return out, nil
 }
 
-var ociBlobName = regexp.MustCompile(`^blobs/sha256/[a-f0-9]{64}$`)
-
 func (s *Store) loadOCI(ctx context.Context, p string, opts LoadOptions) ([]*Image, error) {
 	gcl, err := sharedLock(filepath.Join(s.root, "gc.lock")) // keeps prune off our temp dir
 	if err != nil {
@@ -299,7 +297,7 @@ func extractOCI(p, dir string) error {
 			return fmt.Errorf("%w: read archive: %w", ErrInvalid, err)
 		}
 		n := path.Clean(h.Name)
-		if h.Typeflag != tar.TypeReg || !(n == "index.json" || n == "oci-layout" || ociBlobName.MatchString(n)) {
+		if h.Typeflag != tar.TypeReg || !(n == "index.json" || n == "oci-layout" || isOCIBlobName(n)) {
 			continue
 		}
 		out, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(n)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, state.FileMode)
@@ -348,4 +346,10 @@ func (s *Store) Import(ctx context.Context, rootfsTar, ref string) (*Image, erro
 		return nil, fmt.Errorf("import %s: %w", rootfsTar, err)
 	}
 	return rec, nil
+}
+
+// isOCIBlobName reports whether n is blobs/sha256/<64 lowercase hex digits>.
+func isOCIBlobName(n string) bool {
+	h, ok := strings.CutPrefix(n, "blobs/sha256/")
+	return ok && isLowerHex(h, 64, 64)
 }

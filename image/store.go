@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -104,16 +103,24 @@ func Open(root string) (*Store, error) {
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-var (
-	hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
-	hexPrefix = regexp.MustCompile(`^[a-f0-9]{1,64}$`)
-)
+// isLowerHex reports whether s is lowercase hex digits, between min and max of them.
+func isLowerHex(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // digestHex validates a "sha256:<hex>" digest (it may come from an untrusted manifest and ends
 // up in a path) and returns its hex part.
 func digestHex(d string) (string, error) {
 	h, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || !hexDigest.MatchString(h) {
+	if !ok || !isLowerHex(h, 64, 64) {
 		return "", fmt.Errorf("%w: digest %q is not sha256:<64 hex>", ErrInvalid, d)
 	}
 	return h, nil
@@ -594,7 +601,7 @@ func find(recs []*Image, ref string) (*Image, error) {
 			}
 		}
 	}
-	if len(ref) >= 4 && hexPrefix.MatchString(ref) {
+	if len(ref) >= 4 && isLowerHex(ref, 1, 64) {
 		var hit *Image
 		for _, r := range recs {
 			if strings.HasPrefix(strings.TrimPrefix(r.ID, "sha256:"), ref) {

@@ -10,11 +10,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/stackrun/stack/spec"
 	"github.com/stackrun/stack/state"
 )
 
@@ -128,10 +128,8 @@ func New(stateDir string, log *slog.Logger, opts ...Option) *Manager {
 
 func (m *Manager) hostOps() host { return m.h }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 func checkName(what, name string) error {
-	if !nameRE.MatchString(name) {
+	if !spec.IsObjectName(name) {
 		return fmt.Errorf("%s name %q: %w", what, name, ErrInvalid)
 	}
 	return nil

@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 )
 
 // Names from the stack file become names of host objects: the project name a directory of
@@ -24,14 +23,31 @@ const (
 	MaxProjectNameLen = MaxNameLen - len("_default")
 )
 
-// objectName is what a network or volume name may be: no slash, no leading dot (so never "."
-// or ".."), nothing a shell or a path would read specially.
-var objectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// objectNameChars reports whether name is what a network or volume name may be made of:
+// letters, digits, '_', '.' and '-', starting with a letter or digit. So no slash, no leading
+// dot (never "." or ".."), nothing a shell or a path would read specially.
+func objectNameChars(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsObjectName reports whether name can name a network or volume: ValidObjectName without
+// the reason.
+func IsObjectName(name string) bool { return objectNameChars(name) && len(name) <= MaxNameLen }
 
 // ValidObjectName reports why name cannot name a network or volume ("what" says which), or
 // nil. network and volumes check their own names with the same rule.
 func ValidObjectName(what, name string) error {
-	if !objectName.MatchString(name) {
+	if !objectNameChars(name) {
 		return fmt.Errorf("%s name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", what, name)
 	}
 	if len(name) > MaxNameLen {

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -36,8 +35,6 @@ const (
 
 // dataMode is the mode of a fresh, empty volume; copy-up replaces it with the image directory's.
 const dataMode fs.FileMode = 0o755
-
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // Volume is the record of one named volume, as stored in volume.json and shown by inspect.
 type Volume struct {
@@ -91,8 +88,8 @@ func Name(project, key string) string {
 // spec checks with positions) so that the removal directory, ".removing-<name>-<random>",
 // stays a legal file name.
 func ValidateName(name string) error {
-	if !validName.MatchString(name) || len(name) > spec.MaxNameLen {
-		return fmt.Errorf("volume name %q: %w: must match %s and be at most %d characters long", name, ErrInvalid, validName, spec.MaxNameLen)
+	if !spec.IsObjectName(name) {
+		return fmt.Errorf("volume name %q: %w: must match %s and be at most %d characters long", name, ErrInvalid, "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", spec.MaxNameLen)
 	}
 	return nil
 }
