@@ -211,6 +211,9 @@ type run struct {
 	current map[string]string  // container resource -> id of the container created in this run
 	images  map[string]string  // ref -> digest, observed and pulled/built
 	ran     map[string]bool    // ids of actions that ran to completion
+	// removes holds the containers the plan removes: their stop tells the runtime that the
+	// container is about to go (StopToRemover).
+	removes map[string]bool
 }
 
 func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observed, opts ApplyOptions) error {
@@ -223,7 +226,13 @@ func (e *Engine) apply(ctx context.Context, p *planner.Plan, obs planner.Observe
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 100 * time.Millisecond
 	}
-	r := &run{e: e, opts: opts, records: map[string]*Record{}, current: map[string]string{}, images: map[string]string{}, ran: map[string]bool{}}
+	r := &run{e: e, opts: opts, records: map[string]*Record{}, current: map[string]string{}, images: map[string]string{}, ran: map[string]bool{},
+		removes: map[string]bool{}}
+	for _, a := range p.Actions {
+		if a.Kind == planner.RemoveContainer {
+			r.removes[a.Container] = true
+		}
+	}
 	var emitMu sync.Mutex
 	r.emit = func(ev Event) {
 		if opts.OnEvent == nil {
@@ -432,7 +441,7 @@ func (r *run) do(ctx context.Context, a *planner.Action) error {
 	case planner.RecreateContainer:
 		// Create before destroy: a failing create leaves the old container as it was.
 		if a.DestroyFirst {
-			if err := r.stop(step, a.Container); err != nil {
+			if err := r.stop(step, a.Container, true); err != nil {
 				return err
 			}
 			if err := r.remove(step, a.Container); err != nil {
@@ -443,7 +452,7 @@ func (r *run) do(ctx context.Context, a *planner.Action) error {
 		if err := r.create(step, a); err != nil {
 			return err
 		}
-		if err := r.stop(step, a.Container); err != nil {
+		if err := r.stop(step, a.Container, true); err != nil {
 			return err
 		}
 		return r.remove(step, a.Container)
@@ -462,7 +471,7 @@ func (r *run) do(ctx context.Context, a *planner.Action) error {
 		}
 		return r.start(step, id)
 	case planner.StopContainer:
-		return r.stop(step, a.Container)
+		return r.stop(step, a.Container, r.removes[a.Container])
 	case planner.RemoveContainer:
 		// The plan stops running containers first; Remove refuses a running one.
 		return r.remove(step, a.Container)
@@ -605,7 +614,8 @@ func (r *run) start(ctx context.Context, id string) error {
 	return r.update(rec, func(rec *Record) { rec.Phase, rec.Started = RecordStarted, r.e.cfg.Now() })
 }
 
-func (r *run) stop(ctx context.Context, id string) error {
+// stop stops the container; removing says the plan removes it next.
+func (r *run) stop(ctx context.Context, id string, removing bool) error {
 	rec := r.record(id)
 	// An explicit timeout (down -t) wins over the service's stop_grace_period.
 	timeout := r.opts.StopTimeout
@@ -615,7 +625,11 @@ func (r *run) stop(ctx context.Context, id string) error {
 			timeout = *rec.Config.StopGracePeriod
 		}
 	}
-	if err := ignoreNotFound(r.e.cfg.Containers.Stop(ctx, id, timeout)); err != nil {
+	stop := r.e.cfg.Containers.Stop
+	if sr, ok := r.e.cfg.Containers.(StopToRemover); ok && removing {
+		stop = sr.StopToRemove
+	}
+	if err := ignoreNotFound(stop(ctx, id, timeout)); err != nil {
 		return fmt.Errorf("stop container %s: %w", nameOf(rec, id), err)
 	}
 	if rec == nil {

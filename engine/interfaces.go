@@ -79,6 +79,13 @@ type Containers interface {
 	Inspect(ctx context.Context, id string) (ContainerState, error)
 }
 
+// StopToRemover is implemented by Containers that can stop a container more cheaply when it is
+// removed right after: Remove then clears what the stop would have cleared for a later start
+// (the runtime's record of the exited container).
+type StopToRemover interface {
+	StopToRemove(ctx context.Context, id string, timeout time.Duration) error
+}
+
 // Endpoint is one container joining its networks.
 type Endpoint struct {
 	ContainerID string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/stackrun/stack/runtime/seccomp"
@@ -56,11 +57,11 @@ func procStartTime(pid int) (uint64, error) {
 	return parseStartTime(b)
 }
 
-// bootID identifies the running kernel boot (random per boot).
-func bootID() string {
+// bootID identifies the running kernel boot (random per boot); read once per process.
+var bootID = sync.OnceValue(func() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return string(bytes.TrimSpace(b))
-}
+})
 
 // parseStartTime takes field 22 of a /proc/PID/stat line. The command name (field 2) may hold
 // spaces and parentheses, so fields are counted from the last ')'.

@@ -400,6 +400,17 @@ func mounted(path string) bool {
 // Stop asks the monitor to stop the container (stop signal, grace period, SIGKILL); the
 // monitor records the stop so its restart policy does not undo it.
 func (c Containers) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	return c.stop(ctx, id, timeout, false)
+}
+
+// StopToRemove is Stop for a container that Remove deletes next: its monitor leaves the
+// runtime's record of the exited container to Remove instead of deleting it through a runtime
+// helper process of its own (engine.StopToRemover).
+func (c Containers) StopToRemove(ctx context.Context, id string, timeout time.Duration) error {
+	return c.stop(ctx, id, timeout, true)
+}
+
+func (c Containers) stop(ctx context.Context, id string, timeout time.Duration, removing bool) error {
 	rec, err := c.launch(id)
 	if err != nil {
 		return err
@@ -414,6 +425,9 @@ func (c Containers) Stop(ctx context.Context, id string, timeout time.Duration) 
 	sig := rec.Monitor.StopSignal
 	if sig == 0 {
 		sig = unix.SIGTERM
+	}
+	if removing {
+		return monitor.StopToRemove(ctx, rec.Monitor.StateDir, rec.Monitor.RunDir, sig, timeout)
 	}
 	return monitor.Stop(ctx, rec.Monitor.StateDir, rec.Monitor.RunDir, sig, timeout)
 }

@@ -22,6 +22,9 @@ type request struct {
 	Op      string        `json:"op"` // stop, kill, restart
 	Signal  unix.Signal   `json:"signal,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Removing (stop): the caller deletes the container from the runtime next, so the monitor
+	// leaves the exited container's runtime record to it.
+	Removing bool `json:"removing,omitempty"`
 }
 
 type reply struct {
@@ -69,10 +72,22 @@ func call(ctx context.Context, runDir string, req request) error {
 // the monitor is gone but the container runs, Stop signals the container itself (by pidfd, so
 // a reused pid is never hit) and records it stopped.
 func Stop(ctx context.Context, stateDir, runDir string, sig unix.Signal, timeout time.Duration) error {
+	return stop(ctx, stateDir, runDir, request{Op: "stop", Signal: sig, Timeout: timeout})
+}
+
+// StopToRemove is Stop when the caller deletes the container from the runtime right after (as
+// `down` and a recreate do): the monitor does not delete the exited container's runtime record
+// itself, which would cost a runtime helper process per container.
+func StopToRemove(ctx context.Context, stateDir, runDir string, sig unix.Signal, timeout time.Duration) error {
+	return stop(ctx, stateDir, runDir, request{Op: "stop", Signal: sig, Timeout: timeout, Removing: true})
+}
+
+func stop(ctx context.Context, stateDir, runDir string, req request) error {
+	sig, timeout := req.Signal, req.Timeout
 	if err := state.WriteFile(filepath.Join(stateDir, intentFile), nil, state.FileMode); err != nil {
 		return fmt.Errorf("stop: record the stop: %w", err)
 	}
-	err := call(ctx, runDir, request{Op: "stop", Signal: sig, Timeout: timeout})
+	err := call(ctx, runDir, req)
 	if !errors.Is(err, errNoMonitor) {
 		return err
 	}

@@ -135,8 +135,11 @@ type monitor struct {
 	ctl      chan ctlRequest
 	healthCh chan healthResult
 
-	cur       *run
-	gen       int
+	cur *run
+	gen int
+	// removing: the user's stop came from a caller that deletes the container from the
+	// runtime next (StopToRemove), so the exit does not delete it here.
+	removing  bool
 	lastDelay time.Duration
 	// stopping: a stop or restart is in progress; restartNow: start again right after exit.
 	stopping   bool
@@ -643,7 +646,11 @@ func (m *monitor) handleExit(ex exitInfo) bool {
 	m.st.ExitCode, m.st.Signal, m.st.FinishedAt = ex.code, int(ex.signal), now
 	m.st.OOMKilled = oomKilled(r.memCgroup)
 	m.st.ContainerPid, m.st.ContainerStartTime = 0, 0
-	m.note(m.rt.Delete(context.Background(), m.cfg.ID, true))
+	// After a StopToRemove the caller deletes a container of the builtin runtime in its own
+	// process (engine/local Remove); another runtime's (runc) record is deleted here as always.
+	if _, builtin := m.rt.(*Helper); !(m.removing && builtin) {
+		m.note(m.rt.Delete(context.Background(), m.cfg.ID, true))
+	}
 	wasStopping := m.stopping
 	m.stopping = false
 	if m.restartNow {
@@ -755,6 +762,7 @@ func (m *monitor) beginStop(sig unix.Signal, timeout time.Duration) {
 func (m *monitor) handleControl(c ctlRequest) bool {
 	switch c.req.Op {
 	case "stop":
+		m.removing = m.removing || c.req.Removing
 		m.st.StopRequested = true
 		m.note(state.WriteFile(filepath.Join(m.cfg.StateDir, intentFile), nil, state.FileMode))
 		m.restartNow = false
@@ -779,6 +787,7 @@ func (m *monitor) handleControl(c ctlRequest) bool {
 		m.note(m.write())
 		c.reply <- errReply(err)
 	case "restart":
+		m.removing = false
 		m.st.StopRequested = false
 		m.waiting = append(m.waiting, pendingReply{"restart", c.reply})
 		if m.cur == nil {

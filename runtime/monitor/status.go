@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stackrun/stack/state"
@@ -184,7 +185,9 @@ func processAlive(pid int, start uint64) bool {
 	return st != 'Z' && st != 'X' && (start == 0 || s == start)
 }
 
-func bootID() string {
+// bootID identifies the running kernel boot; read once per process (Inspect of every
+// container of a project asks for it).
+var bootID = sync.OnceValue(func() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return strings.TrimSpace(string(b))
-}
+})
