@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"go/build"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +12,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"sigs.k8s.io/yaml"
 
 	"github.com/stackrun/stack/spec"
 )
 
 // strictDecode decodes every document of a rendered stream with apimachinery's strict
 // deserializer (the one client-go uses; unknown or duplicate fields are errors), proving the
-// output is valid input for kubectl apply.
+// output is valid input for kubectl apply, and checks that each decoded object, written back
+// by the official types, gives our bytes: kube's own structs and quantities write what
+// k8s.io/api would.
 func strictDecode(t *testing.T, stream []byte) []runtime.Object {
 	t.Helper()
 	sch := runtime.NewScheme()
@@ -34,9 +38,30 @@ func strictDecode(t *testing.T, stream []byte) []runtime.Object {
 		if err != nil {
 			t.Fatalf("document %d does not decode strictly: %v\n%s", i, err, doc)
 		}
+		if again := officialYAML(t, o); strings.TrimSuffix(again, "\n") != strings.TrimSuffix(doc, "\n") {
+			t.Fatalf("document %d differs from what k8s.io/api writes for it:\n%s", i, firstDiff(again, doc))
+		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// officialYAML writes o as kube wrote its objects with the official types: sigs.k8s.io/yaml,
+// without the null creation timestamps and empty top-level status blocks those types carry.
+func officialYAML(t *testing.T, o runtime.Object) string {
+	t.Helper()
+	b, err := yaml.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "creationTimestamp: null" || line == "status: {}" {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
 }
 
 func webDBCache() *spec.Stack {
@@ -289,5 +314,19 @@ func TestOutputIsDeterministic(t *testing.T) {
 	}
 	if strings.Contains(first, "creationTimestamp") || strings.Contains(first, "status: {}") {
 		t.Error("output carries empty status or null timestamps")
+	}
+}
+
+// TestNoKubernetesModulesOutsideTests keeps k8s.io/api and k8s.io/apimachinery out of stack's
+// build: they are most of its compile time from a clean checkout (make up).
+func TestNoKubernetesModulesOutsideTests(t *testing.T) {
+	p, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range p.Imports {
+		if strings.HasPrefix(imp, "k8s.io/") {
+			t.Errorf("kube imports %s outside its tests", imp)
+		}
 	}
 }

@@ -6,11 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-
 	"github.com/stackrun/stack/spec"
 )
 
@@ -67,7 +62,7 @@ func (f Finding) String() string {
 
 // Result is the rendered objects, in a stable order, and what could not be carried over.
 type Result struct {
-	Objects  []runtime.Object
+	Objects  []Object
 	Findings []Finding
 }
 
@@ -94,9 +89,14 @@ const (
 )
 
 // Render converts st into Kubernetes objects. It returns an error only for inputs it cannot
-// represent at all (names that collide); everything else is a Finding in the result.
+// represent at all (names that collide, a claim size that is no quantity); everything else is
+// a Finding in the result.
 func Render(st *spec.Stack, opts Options) (*Result, error) {
 	opts = withDefaults(opts, st)
+	claimSize, err := parseQuantity(opts.ClaimSize)
+	if err != nil {
+		return nil, fmt.Errorf("claim size: %w", err)
+	}
 	services := st.ServiceNames()
 	svcNames, err := nameMap("service", services)
 	if err != nil {
@@ -107,7 +107,7 @@ func Render(st *spec.Stack, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &renderer{st: st, opts: opts, svcNames: svcNames, volNames: volNames, res: &Result{}}
+	r := &renderer{st: st, opts: opts, claimSize: claimSize, svcNames: svcNames, volNames: volNames, res: &Result{}}
 	r.namespace()
 	if opts.Volumes == VolumesPVC {
 		for _, k := range volKeys {
@@ -144,14 +144,15 @@ func withDefaults(o Options, st *spec.Stack) Options {
 }
 
 type renderer struct {
-	st       *spec.Stack
-	opts     Options
-	svcNames map[string]string
-	volNames map[string]string
-	res      *Result
+	st        *spec.Stack
+	opts      Options
+	claimSize Quantity // opts.ClaimSize, canonical
+	svcNames  map[string]string
+	volNames  map[string]string
+	res       *Result
 }
 
-func (r *renderer) add(o runtime.Object) { r.res.Objects = append(r.res.Objects, o) }
+func (r *renderer) add(o Object) { r.res.Objects = append(r.res.Objects, o) }
 
 func (r *renderer) warn(service, key, format string, args ...any) {
 	r.res.Findings = append(r.res.Findings, Finding{Service: service, Key: key, Message: fmt.Sprintf(format, args...)})
@@ -161,27 +162,25 @@ func (r *renderer) fail(service, key, format string, args ...any) {
 	r.res.Findings = append(r.res.Findings, Finding{Service: service, Key: key, Message: fmt.Sprintf(format, args...), Error: true})
 }
 
-func (r *renderer) meta(name string, extra map[string]string) metav1.ObjectMeta {
+func (r *renderer) meta(name string, extra map[string]string) ObjectMeta {
 	labels := map[string]string{LabelProject: dnsLabel(r.st.Name)}
 	for k, v := range extra {
 		labels[k] = v
 	}
-	return metav1.ObjectMeta{Name: name, Namespace: r.opts.Namespace, Labels: labels}
+	return ObjectMeta{Name: name, Namespace: r.opts.Namespace, Labels: labels}
 }
 
 func (r *renderer) namespace() {
-	r.add(&corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: r.opts.Namespace, Labels: map[string]string{LabelProject: dnsLabel(r.st.Name)}},
+	r.add(&Namespace{
+		TypeMeta:   TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: ObjectMeta{Name: r.opts.Namespace, Labels: map[string]string{LabelProject: dnsLabel(r.st.Name)}},
 	})
 }
 
-func (r *renderer) claimSpec() corev1.PersistentVolumeClaimSpec {
-	return corev1.PersistentVolumeClaimSpec{
-		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-		Resources: corev1.VolumeResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(r.opts.ClaimSize)},
-		},
+func (r *renderer) claimSpec() PersistentVolumeClaimSpec {
+	return PersistentVolumeClaimSpec{
+		AccessModes: []string{ReadWriteOnce},
+		Resources:   VolumeResourceRequirements{Requests: ResourceList{ResourceStorage: r.claimSize}},
 	}
 }
 
@@ -191,8 +190,8 @@ func (r *renderer) claim(key string) {
 		r.warn("", "volumes."+key+".external", "external volume: a PersistentVolumeClaim named %q must already exist in namespace %q", r.volNames[key], r.opts.Namespace)
 		return
 	}
-	r.add(&corev1.PersistentVolumeClaim{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+	r.add(&PersistentVolumeClaim{
+		TypeMeta:   TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: r.meta(r.volNames[key], map[string]string{LabelVolume: r.volNames[key]}),
 		Spec:       r.claimSpec(),
 	})
@@ -219,8 +218,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func i64(v int64) *int64 { return &v }
-func boolp(v bool) *bool { return &v }
+func ptr[T any](v T) *T { return &v }
 
 func seconds(d interface{ Seconds() float64 }) int32 {
 	s := int32(d.Seconds())
@@ -234,9 +232,9 @@ func portName(proto string, port uint16) string {
 	return fmt.Sprintf("%s-%d", strings.ToLower(proto), port)
 }
 
-func protocol(p string) corev1.Protocol {
+func protocol(p string) string {
 	if strings.EqualFold(p, "udp") {
-		return corev1.ProtocolUDP
+		return ProtocolUDP
 	}
-	return corev1.ProtocolTCP
+	return ProtocolTCP
 }

@@ -7,12 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	"github.com/stackrun/stack/spec"
 )
 
@@ -26,19 +20,19 @@ func (r *renderer) service(s *spec.Service) {
 	}
 	labels := map[string]string{LabelService: name}
 	pod := r.podSpec(s, name)
-	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: r.meta(name, labels).Labels, Annotations: r.podAnnotations(s)}, Spec: pod}
+	tmpl := PodTemplateSpec{ObjectMeta: ObjectMeta{Labels: r.meta(name, labels).Labels, Annotations: r.podAnnotations(s)}, Spec: pod}
 	replicas := int32(max(s.Replicas, 0))
 	if s.Replicas == 0 {
 		replicas = 1
 	}
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{LabelProject: dnsLabel(r.st.Name), LabelService: name}}
+	selector := &LabelSelector{MatchLabels: map[string]string{LabelProject: dnsLabel(r.st.Name), LabelService: name}}
 
 	claims := r.claimTemplates(s)
 	if r.opts.Volumes == VolumesStatefulSet && len(claims) > 0 {
-		r.add(&appsv1.StatefulSet{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		r.add(&StatefulSet{
+			TypeMeta:   TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 			ObjectMeta: r.meta(name, labels),
-			Spec: appsv1.StatefulSetSpec{
+			Spec: StatefulSetSpec{
 				Replicas: &replicas, Selector: selector, Template: tmpl,
 				ServiceName: name, VolumeClaimTemplates: claims,
 			},
@@ -47,10 +41,10 @@ func (r *renderer) service(s *spec.Service) {
 		if replicas > 1 && usesNamedVolume(s) {
 			r.warn(s.Name, "volumes", "%d replicas share ReadWriteOnce claims: they must run on one node (or use --volumes statefulset)", replicas)
 		}
-		r.add(&appsv1.Deployment{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		r.add(&Deployment{
+			TypeMeta:   TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 			ObjectMeta: r.meta(name, labels),
-			Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: selector, Template: tmpl},
+			Spec:       DeploymentSpec{Replicas: &replicas, Selector: selector, Template: tmpl},
 		})
 	}
 	r.add(r.kubeService(s, name, labels, selector.MatchLabels))
@@ -78,8 +72,8 @@ func (r *renderer) podAnnotations(s *spec.Service) map[string]string {
 	return ann
 }
 
-func (r *renderer) podSpec(s *spec.Service, name string) corev1.PodSpec {
-	c := corev1.Container{
+func (r *renderer) podSpec(s *spec.Service, name string) PodSpec {
+	c := Container{
 		Name:       name,
 		Image:      s.Image,
 		Command:    s.Entrypoint,
@@ -97,22 +91,22 @@ func (r *renderer) podSpec(s *spec.Service, name string) corev1.PodSpec {
 		live := *p
 		c.LivenessProbe = &live
 	}
-	pod := corev1.PodSpec{Containers: []corev1.Container{c}, Hostname: dnsLabelOrEmpty(s.Hostname), Subdomain: dnsLabelOrEmpty(s.Domainname)}
+	pod := PodSpec{Containers: []Container{c}, Hostname: dnsLabelOrEmpty(s.Hostname), Subdomain: dnsLabelOrEmpty(s.Domainname)}
 	r.mounts(s, &pod)
 	pod.InitContainers = r.waitContainers(s)
 	if s.StopGracePeriod != nil {
-		pod.TerminationGracePeriodSeconds = i64(int64(math.Ceil(s.StopGracePeriod.Seconds())))
+		pod.TerminationGracePeriodSeconds = ptr(int64(math.Ceil(s.StopGracePeriod.Seconds())))
 	}
 	for _, h := range s.ExtraHosts {
 		pod.HostAliases = appendHostAlias(pod.HostAliases, h)
 	}
 	if len(s.DNS) > 0 || len(s.DNSSearch) > 0 {
-		pod.DNSConfig = &corev1.PodDNSConfig{Nameservers: s.DNS, Searches: s.DNSSearch}
+		pod.DNSConfig = &PodDNSConfig{Nameservers: s.DNS, Searches: s.DNSSearch}
 	}
 	if len(s.Sysctls) > 0 {
-		psc := &corev1.PodSecurityContext{}
+		psc := &PodSecurityContext{}
 		for _, k := range sortedKeys(s.Sysctls) {
-			psc.Sysctls = append(psc.Sysctls, corev1.Sysctl{Name: k, Value: s.Sysctls[k]})
+			psc.Sysctls = append(psc.Sysctls, Sysctl{Name: k, Value: s.Sysctls[k]})
 		}
 		pod.SecurityContext = psc
 	}
@@ -132,14 +126,14 @@ func dnsLabelOrEmpty(s string) string {
 	return dnsLabel(s)
 }
 
-func appendHostAlias(list []corev1.HostAlias, h spec.ExtraHost) []corev1.HostAlias {
+func appendHostAlias(list []HostAlias, h spec.ExtraHost) []HostAlias {
 	for i := range list {
 		if list[i].IP == h.IP {
 			list[i].Hostnames = append(list[i].Hostnames, h.Host)
 			return list
 		}
 	}
-	return append(list, corev1.HostAlias{IP: h.IP, Hostnames: []string{h.Host}})
+	return append(list, HostAlias{IP: h.IP, Hostnames: []string{h.Host}})
 }
 
 // unsupported reports the keys that change how a container runs under stack but have no
@@ -186,25 +180,25 @@ func (r *renderer) unsupported(s *spec.Service) {
 	}
 }
 
-func envVars(env map[string]string) []corev1.EnvVar {
-	var out []corev1.EnvVar
+func envVars(env map[string]string) []EnvVar {
+	var out []EnvVar
 	for _, k := range sortedKeys(env) {
-		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
+		out = append(out, EnvVar{Name: k, Value: env[k]})
 	}
 	return out
 }
 
 // containerPorts lists every port the container listens on: published targets and expose.
-func containerPorts(s *spec.Service) []corev1.ContainerPort {
+func containerPorts(s *spec.Service) []ContainerPort {
 	seen := map[string]bool{}
-	var out []corev1.ContainerPort
+	var out []ContainerPort
 	for _, p := range append(slices.Clone(s.Ports), s.Expose...) {
 		key := portName(p.Protocol, p.Target)
 		if seen[key] || p.Target == 0 {
 			continue
 		}
 		seen[key] = true
-		out = append(out, corev1.ContainerPort{Name: shortPortName(p), ContainerPort: int32(p.Target), Protocol: protocol(p.Protocol)})
+		out = append(out, ContainerPort{Name: shortPortName(p), ContainerPort: int32(p.Target), Protocol: protocol(p.Protocol)})
 	}
 	return out
 }
@@ -221,11 +215,11 @@ func shortPortName(p spec.Port) string {
 // kubeService gives every Compose service a Service of the same name, so service names keep
 // resolving: published ports as NodePort or LoadBalancer, other ports as ClusterIP, and a
 // headless Service when the service declares no port at all.
-func (r *renderer) kubeService(s *spec.Service, name string, labels, selector map[string]string) *corev1.Service {
-	svc := &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+func (r *renderer) kubeService(s *spec.Service, name string, labels, selector map[string]string) *Service {
+	svc := &Service{
+		TypeMeta:   TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: r.meta(name, labels),
-		Spec:       corev1.ServiceSpec{Selector: selector, Type: corev1.ServiceTypeClusterIP},
+		Spec:       ServiceSpec{Selector: selector, Type: ServiceTypeClusterIP},
 	}
 	published := false
 	seen := map[string]bool{}
@@ -243,8 +237,8 @@ func (r *renderer) kubeService(s *spec.Service, name string, labels, selector ma
 		if p.HostIP != "" {
 			r.warn(s.Name, "ports", "host IP %s is not rendered: the Service listens on every node address", p.HostIP)
 		}
-		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
-			Name: shortPortNameFor(p.Protocol, port), Port: int32(port), TargetPort: intstr.FromInt32(int32(p.Target)), Protocol: protocol(p.Protocol),
+		svc.Spec.Ports = append(svc.Spec.Ports, ServicePort{
+			Name: shortPortNameFor(p.Protocol, port), Port: int32(port), TargetPort: int32(p.Target), Protocol: protocol(p.Protocol),
 		})
 	}
 	for _, p := range s.Expose {
@@ -253,18 +247,18 @@ func (r *renderer) kubeService(s *spec.Service, name string, labels, selector ma
 			continue
 		}
 		seen[key] = true
-		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
-			Name: shortPortName(p), Port: int32(p.Target), TargetPort: intstr.FromInt32(int32(p.Target)), Protocol: protocol(p.Protocol),
+		svc.Spec.Ports = append(svc.Spec.Ports, ServicePort{
+			Name: shortPortName(p), Port: int32(p.Target), TargetPort: int32(p.Target), Protocol: protocol(p.Protocol),
 		})
 	}
 	switch {
 	case published && r.opts.Publish == PublishLoadBalancer:
-		svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+		svc.Spec.Type = ServiceTypeLoadBalancer
 	case published:
-		svc.Spec.Type = corev1.ServiceTypeNodePort
+		svc.Spec.Type = ServiceTypeNodePort
 		r.warn(s.Name, "ports", "published ports become a NodePort Service: the node port is chosen by the cluster (30000-32767), not the published number")
 	case len(svc.Spec.Ports) == 0:
-		svc.Spec.ClusterIP = corev1.ClusterIPNone
+		svc.Spec.ClusterIP = ClusterIPNone
 	}
 	return svc
 }
@@ -273,46 +267,46 @@ func shortPortNameFor(proto string, port uint16) string {
 	return shortPortName(spec.Port{Protocol: proto, Target: port})
 }
 
-func (r *renderer) resources(s *spec.Service) corev1.ResourceRequirements {
-	var rr corev1.ResourceRequirements
-	set := func(l *corev1.ResourceList, n corev1.ResourceName, q resource.Quantity) {
+func (r *renderer) resources(s *spec.Service) ResourceRequirements {
+	var rr ResourceRequirements
+	set := func(l *ResourceList, n string, q Quantity) {
 		if *l == nil {
-			*l = corev1.ResourceList{}
+			*l = ResourceList{}
 		}
 		(*l)[n] = q
 	}
 	res := s.Resources
 	if res.MemoryLimit > 0 {
-		set(&rr.Limits, corev1.ResourceMemory, *resource.NewQuantity(res.MemoryLimit, resource.BinarySI))
+		set(&rr.Limits, ResourceMemory, bytesQuantity(res.MemoryLimit))
 	}
 	if res.CPUs > 0 {
-		set(&rr.Limits, corev1.ResourceCPU, *resource.NewMilliQuantity(int64(math.Round(res.CPUs*1000)), resource.DecimalSI))
+		set(&rr.Limits, ResourceCPU, milliCPU(int64(math.Round(res.CPUs*1000))))
 	}
 	if res.MemoryReservation > 0 {
-		set(&rr.Requests, corev1.ResourceMemory, *resource.NewQuantity(res.MemoryReservation, resource.BinarySI))
+		set(&rr.Requests, ResourceMemory, bytesQuantity(res.MemoryReservation))
 	}
 	if res.CPUShares > 0 {
 		// cpu_shares is relative weight, 1024 = one cpu's worth; a request expresses the same
 		// weight to the scheduler and the kernel (the kubelet turns requests back into shares).
-		set(&rr.Requests, corev1.ResourceCPU, *resource.NewMilliQuantity(max(res.CPUShares*1000/1024, 1), resource.DecimalSI))
+		set(&rr.Requests, ResourceCPU, milliCPU(max(res.CPUShares*1000/1024, 1)))
 	}
 	return rr
 }
 
-func (r *renderer) securityContext(s *spec.Service) *corev1.SecurityContext {
-	sc := &corev1.SecurityContext{}
+func (r *renderer) securityContext(s *spec.Service) *SecurityContext {
+	sc := &SecurityContext{}
 	used := false
 	if s.User != "" {
 		user, group, _ := strings.Cut(s.User, ":")
 		if uid, err := strconv.ParseInt(user, 10, 64); err == nil {
-			sc.RunAsUser = i64(uid)
+			sc.RunAsUser = ptr(uid)
 			used = true
 		} else {
 			r.warn(s.Name, "user", "user %q is a name: Kubernetes needs a numeric uid, the image's default user applies", user)
 		}
 		if group != "" {
 			if gid, err := strconv.ParseInt(group, 10, 64); err == nil {
-				sc.RunAsGroup = i64(gid)
+				sc.RunAsGroup = ptr(gid)
 				used = true
 			} else {
 				r.warn(s.Name, "user", "group %q is a name: Kubernetes needs a numeric gid", group)
@@ -320,15 +314,15 @@ func (r *renderer) securityContext(s *spec.Service) *corev1.SecurityContext {
 		}
 	}
 	if s.Privileged {
-		sc.Privileged = boolp(true)
+		sc.Privileged = ptr(true)
 		used = true
 	}
 	if s.ReadOnly {
-		sc.ReadOnlyRootFilesystem = boolp(true)
+		sc.ReadOnlyRootFilesystem = ptr(true)
 		used = true
 	}
 	if len(s.CapAdd) > 0 || len(s.CapDrop) > 0 {
-		sc.Capabilities = &corev1.Capabilities{Add: capNames(s.CapAdd), Drop: capNames(s.CapDrop)}
+		sc.Capabilities = &Capabilities{Add: capNames(s.CapAdd), Drop: capNames(s.CapDrop)}
 		used = true
 	}
 	if !used {
@@ -337,17 +331,17 @@ func (r *renderer) securityContext(s *spec.Service) *corev1.SecurityContext {
 	return sc
 }
 
-func capNames(caps []string) []corev1.Capability {
-	var out []corev1.Capability
+func capNames(caps []string) []string {
+	var out []string
 	for _, c := range caps {
-		out = append(out, corev1.Capability(strings.TrimPrefix(strings.ToUpper(c), "CAP_")))
+		out = append(out, strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
 	}
 	return out
 }
 
 // probe turns a healthcheck into an exec probe; the same probe serves readiness (so a
 // Service only sends traffic to healthy Pods, as service_healthy gates dependents) and liveness.
-func probe(h *spec.Healthcheck) *corev1.Probe {
+func probe(h *spec.Healthcheck) *Probe {
 	if h == nil || h.Disable || len(h.Test) == 0 {
 		return nil
 	}
@@ -360,7 +354,7 @@ func probe(h *spec.Healthcheck) *corev1.Probe {
 	default:
 		cmd = h.Test
 	}
-	p := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: cmd}}}
+	p := &Probe{Exec: &ExecAction{Command: cmd}}
 	if h.Interval > 0 {
 		p.PeriodSeconds = seconds(h.Interval)
 	}
@@ -379,8 +373,8 @@ func probe(h *spec.Healthcheck) *corev1.Probe {
 // waitContainers makes one init container per dependency that waits until the dependency's
 // Service answers: Kubernetes starts all Pods at once, and readiness (from the healthcheck) is
 // what makes a Service answer, so this carries service_started and service_healthy over.
-func (r *renderer) waitContainers(s *spec.Service) []corev1.Container {
-	var out []corev1.Container
+func (r *renderer) waitContainers(s *spec.Service) []Container {
+	var out []Container
 	for _, dep := range sortedKeys(s.DependsOn) {
 		d := s.DependsOn[dep]
 		target, ok := r.st.Services[dep]
@@ -393,10 +387,10 @@ func (r *renderer) waitContainers(s *spec.Service) []corev1.Container {
 		}
 		host := r.svcNames[dep]
 		script := fmt.Sprintf("until nslookup %s >/dev/null 2>&1; do echo waiting for %s; sleep 2; done", host, host)
-		if ports := containerPorts(target); len(ports) > 0 && ports[0].Protocol == corev1.ProtocolTCP {
+		if ports := containerPorts(target); len(ports) > 0 && ports[0].Protocol == ProtocolTCP {
 			script = fmt.Sprintf("until nc -z %s %d; do echo waiting for %s; sleep 2; done", host, servicePort(target), host)
 		}
-		out = append(out, corev1.Container{
+		out = append(out, Container{
 			Name:    "wait-for-" + host,
 			Image:   r.opts.WaitImage,
 			Command: []string{"sh", "-c", script},

@@ -8,31 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
-// Marshal renders one object as YAML. Empty status blocks and null creation timestamps, which
-// the Go types always carry, are dropped so the output is what a person would write.
-func Marshal(o runtime.Object) ([]byte, error) {
-	b, err := yaml.Marshal(o)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		t := strings.TrimSpace(line)
-		if t == "creationTimestamp: null" || line == "status: {}" {
-			continue
-		}
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, "\n")), nil
+// Marshal renders one object as YAML: its JSON form (the field names and omitempty rules of
+// the official types) converted to YAML with sorted keys, as kubectl and client-go write it.
+func Marshal(o Object) ([]byte, error) {
+	return yaml.Marshal(o)
 }
 
 // WriteStream writes all objects as one multi-document YAML stream.
-func WriteStream(w io.Writer, objs []runtime.Object) error {
+func WriteStream(w io.Writer, objs []Object) error {
 	var buf bytes.Buffer
 	for i, o := range objs {
 		if i > 0 {
@@ -50,17 +36,12 @@ func WriteStream(w io.Writer, objs []runtime.Object) error {
 
 // FileName is the file an object is written to by WriteDir: NN-kind-name.yaml, numbered in the
 // order kubectl should apply them (the namespace first).
-func FileName(i int, o runtime.Object) string {
-	kind := strings.ToLower(o.GetObjectKind().GroupVersionKind().Kind)
-	name := ""
-	if m, ok := o.(metav1.Object); ok {
-		name = m.GetName()
-	}
-	return fmt.Sprintf("%02d-%s-%s.yaml", i, kind, name)
+func FileName(i int, o Object) string {
+	return fmt.Sprintf("%02d-%s-%s.yaml", i, strings.ToLower(o.ObjectKind()), o.ObjectName())
 }
 
 // WriteDir writes one file per object into dir (created if missing), for `kubectl apply -f dir/`.
-func WriteDir(dir string, objs []runtime.Object) error {
+func WriteDir(dir string, objs []Object) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
