@@ -6,7 +6,10 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # runtime), skopeo + docker-registry (local registry), iproute2 + nftables (inspecting the host).
 TEST_PKGS := busybox-static runc skopeo docker-registry iproute2 nftables
 
-.PHONY: all build test unit deps lint bench up clean
+BINDIR   = $(dir $(BIN))
+LDFLAGS  = -ldflags "-X main.version=$(VERSION)"
+
+.PHONY: all build binaries test unit deps lint bench up clean
 
 all: build
 
@@ -14,12 +17,16 @@ all: build
 # monitor, pure Go: no cgo) and stack-load (reads stack files with compose-go, when stack's cache
 # of them misses) go next to stack, which uses them from there; stack-runtime is the
 # runtime's own runc-shaped binary (bench/runtime.sh, --runtime users).
-build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/stack
-	$(GO) build -o $(dir $(BIN))stack-shim ./cmd/stack-shim
-	CGO_ENABLED=0 $(GO) build -o $(dir $(BIN))stack-monitor ./cmd/stack-monitor
-	$(GO) build -o $(dir $(BIN))stack-load ./cmd/stack-load
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(dir $(BIN))stack-runtime ./cmd/stack-runtime
+# Each go build compiles the packages its binaries share once and links them in parallel;
+# stack-monitor gets one of its own for CGO_ENABLED=0 (its packages are cached by then).
+# binaries is what `up` needs: stack and, next to it, stack-shim, stack-load and stack-monitor.
+binaries:
+	$(GO) build $(LDFLAGS) -o $(BINDIR) ./cmd/stack ./cmd/stack-shim ./cmd/stack-load
+	@[ "$(notdir $(BIN))" = stack ] || mv -f $(BINDIR)stack $(BIN)
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)stack-monitor ./cmd/stack-monitor
+
+build: binaries
+	$(GO) build $(LDFLAGS) -o $(BINDIR)stack-runtime ./cmd/stack-runtime
 
 # deps installs the Debian packages the tests need, only those missing, and only as root.
 deps:
@@ -47,7 +54,7 @@ bench: build
 # then runs examples/stack.yaml: http://127.0.0.1:8080 answers when it returns.
 STACK_ROOT ?= /var/lib/stack
 export STACK_ROOT
-up: build
+up: binaries
 	@dpkg -s busybox-static >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
 	examples/build-image.sh ./$(BIN) stack-example:latest
 	./$(BIN) -f examples/stack.yaml up -d --wait
