@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"regexp"
 	"strings"
 )
 
@@ -27,25 +26,40 @@ func milliCPU(m int64) Quantity {
 
 var nanoPerUnit = big.NewInt(1e9)
 
-// quantityRE is the claim sizes we accept: a plain decimal number (no sign, no exponent, no
-// superfluous leading zero) and an optional suffix, binary (Ki..Ei) or decimal (n..E).
-var quantityRE = regexp.MustCompile(`^(0|[1-9][0-9]*)(?:\.([0-9]+))?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$`)
+// suffixes are the quantity suffixes and their powers (of 2 for Ki..Ei, else of 10).
+var suffixes = []struct {
+	s   string
+	exp int
+}{
+	{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}, {"Pi", 50}, {"Ei", 60},
+	{"n", -9}, {"u", -6}, {"m", -3}, {"k", 3}, {"M", 6}, {"G", 9}, {"T", 12}, {"P", 15}, {"E", 18},
+}
 
-var suffixExp = map[string]int{
-	"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60,
-	"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18,
+// splitQuantity splits the claim sizes we accept into their parts: a plain decimal number (no
+// sign, no exponent, no superfluous leading zero) and an optional suffix with its power.
+func splitQuantity(s string) (num, frac string, exp int, binary, ok bool) {
+	for _, x := range suffixes {
+		if strings.HasSuffix(s, x.s) {
+			s, exp, binary = s[:len(s)-len(x.s)], x.exp, strings.HasSuffix(x.s, "i")
+			break
+		}
+	}
+	num, frac, dot := strings.Cut(s, ".")
+	ok = isDigits(num) && (num == "0" || num[0] != '0') && (!dot || isDigits(frac))
+	return num, frac, exp, binary, ok
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // parseQuantity checks a quantity given by the user (a claim size: 1Gi, 500Mi, 10G) and
 // returns it as Kubernetes writes it back: resource.MustParse(s) marshalled.
 func parseQuantity(s string) (Quantity, error) {
-	m := quantityRE.FindStringSubmatch(s)
-	if m == nil {
+	num, frac, exp, binary, ok := splitQuantity(s)
+	if !ok {
 		return "", fmt.Errorf("quantity %q: want a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei or k, M, G, T, P, E (e.g. 1Gi, 500Mi, 10G)", s)
 	}
-	num, frac, suf := m[1], m[2], m[3]
-	binary := strings.HasSuffix(suf, "i")
-	exp := suffixExp[suf]
 
 	// The exact value in units of 1e-9, rounded up to a whole number as ParseQuantity rounds
 	// what it cannot hold.
@@ -71,12 +85,9 @@ func parseQuantity(s string) (Quantity, error) {
 	// A decimal amount that ParseQuantity holds exactly in an int64 with a scale that is a
 	// multiple of 3 keeps the user's spelling (1.500k stays 1.500k); every other amount is
 	// written canonically.
+	// (ParseQuantity's digits without leading zeros are num+frac: num has none but "0".)
 	if !binary && nano.Sign() != 0 {
-		shifted := strings.TrimLeft(num, "0") + frac
-		if strings.TrimLeft(num, "0") == "" {
-			shifted = "0" + frac
-		}
-		scale := exp - len(frac)
+		shifted, scale := num+frac, exp-len(frac)
 		if len(shifted) <= 18 && scale >= -9 && scale%3 == 0 && !strings.HasSuffix(shifted, "000") && shifted[0] != '0' {
 			return Quantity(s), nil
 		}
@@ -88,9 +99,15 @@ func pow(base, exp int) *big.Int {
 	return new(big.Int).Exp(big.NewInt(int64(base)), big.NewInt(int64(exp)), nil)
 }
 
-var decimalSuffix = map[int]string{-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
-
-var binarySuffix = []string{"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
+// suffix is the suffix of a power of 10 (a multiple of 3, -9 to 18) or of 2 (10 to 60).
+func suffix(exp int, binary bool) string {
+	for _, x := range suffixes {
+		if x.exp == exp && binary == strings.HasSuffix(x.s, "i") {
+			return x.s
+		}
+	}
+	return ""
+}
 
 // canonical writes an amount of nano units (at least 0, at most MaxInt64 units) in canonical
 // form. Binary format needs a whole number of at least 1024 units (else the amount is written
@@ -108,7 +125,7 @@ func canonical(nano *big.Int, binary bool) string {
 			for n%1024 == 0 {
 				n, e = n/1024, e+1
 			}
-			return fmt.Sprintf("%d%s", n, binarySuffix[e])
+			return fmt.Sprintf("%d%s", n, suffix(10*e, true))
 		}
 	}
 	n, e := new(big.Int).Set(nano), -9
@@ -124,5 +141,5 @@ func canonical(nano *big.Int, binary bool) string {
 		n.Mul(n, ten)
 		e--
 	}
-	return n.String() + decimalSuffix[e]
+	return n.String() + suffix(e, false)
 }
