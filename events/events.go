@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stackrun/stack/internal/minijson"
 	"github.com/stackrun/stack/state"
 )
 
@@ -76,11 +77,7 @@ func Append(path string, evs ...Event) error {
 			ev.Time = time.Now()
 		}
 		ev.Time = ev.Time.UTC()
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("append event %s of %s: %w", ev.Type, ev.ID, err)
-		}
-		buf.Write(append(b, '\n'))
+		buf.Write(appendEvent(nil, &ev))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), state.DirMode); err != nil {
 		return err
@@ -103,6 +100,30 @@ func Append(path string, evs ...Event) error {
 		return fmt.Errorf("append to event journal %s: %w", path, err)
 	}
 	return nil
+}
+
+// appendEvent appends ev's line as encoding/json writes an Event, with its newline, without
+// encoding/json: monitors append events and link no encoding/json (see internal/minijson).
+func appendEvent(b []byte, ev *Event) []byte {
+	e := minijson.Enc{B: b}
+	e.Open()
+	e.Key("time")
+	e.Time(ev.Time)
+	e.Key("type")
+	e.String(ev.Type)
+	e.Key("id")
+	e.String(ev.ID)
+	e.StringOmit("name", ev.Name)
+	e.StringOmit("project", ev.Project)
+	e.StringOmit("service", ev.Service)
+	if ev.ExitCode != nil {
+		e.Key("exit_code")
+		e.Int(int64(*ev.ExitCode))
+	}
+	e.IntOmit("signal", int64(ev.Signal))
+	e.StringOmit("health", ev.Health)
+	e.Close()
+	return append(e.B, '\n')
 }
 
 // rotate renames the journal to its .1 name once, under a lock, so two writers that both saw

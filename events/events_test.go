@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,5 +147,22 @@ func TestFollow(t *testing.T) {
 	var n int
 	if err := Follow(context.Background(), path, time.Time{}, time.Now(), 0, func(Event) { n++ }); err != nil || n != 3 {
 		t.Errorf("follow until now: %d events, %v", n, err)
+	}
+}
+
+// TestLineLikeEncodingJSON: a journal line is what encoding/json writes for the Event.
+func TestLineLikeEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	code, zero := 137, 0
+	for _, ev := range []Event{
+		{Time: at, Type: Start, ID: "abc"},
+		{Time: at, Type: Die, ID: "abc", Name: "web-1", Project: "p<&>", Service: "web", ExitCode: &code, Signal: 9},
+		{Time: at, Type: Die, ID: "abc", ExitCode: &zero},
+		{Time: at, Type: HealthStatus, ID: "abc", Health: "healthy"},
+	} {
+		want, _ := json.Marshal(ev)
+		if got := appendEvent(nil, &ev); string(got) != string(want)+"\n" {
+			t.Errorf("line:\n got %s\nwant %s", got, want)
+		}
 	}
 }

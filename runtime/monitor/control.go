@@ -178,7 +178,7 @@ func stopUnsupervised(ctx context.Context, stateDir, runDir string, sig unix.Sig
 		s.Unsupervised = false
 		s.State, s.ExitCode, s.FinishedAt = StateStopped, -1, time.Now().UTC()
 		s.StopRequested = true
-		return state.WriteJSON(filepath.Join(stateDir, statusFile), s)
+		return writeStatus(filepath.Join(stateDir, statusFile), s)
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/stackrun/stack/events"
-	"github.com/stackrun/stack/state"
 )
 
 // EventSink says where a monitor appends the container's events (see package events) and
@@ -25,8 +24,7 @@ func (m *monitor) journal() {
 	if sink == nil || sink.Path == "" {
 		return
 	}
-	var old Status
-	_ = state.ReadJSON(filepath.Join(m.cfg.StateDir, statusFile), &old)
+	old, _ := readStatus(filepath.Join(m.cfg.StateDir, statusFile))
 	evs := transitions(&old, &m.st, time.Now())
 	for i := range evs {
 		evs[i].ID, evs[i].Name, evs[i].Project, evs[i].Service = m.cfg.ID, sink.Name, sink.Project, sink.Service

@@ -22,7 +22,6 @@ package monitor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -113,12 +112,12 @@ func (h *Helper) call(ctx context.Context, req HelperRequest, stdin *os.File, st
 		reqW.Close()
 		return resp, fmt.Errorf("%s: start runtime helper: %w", req.Op, err)
 	}
-	err = json.NewEncoder(reqW).Encode(req)
+	_, err = reqW.Write(append(req.appendJSON(nil), '\n'))
 	reqW.Close()
 	b, rerr := io.ReadAll(respR)
 	werr := cmd.Wait()
 	if err == nil && len(b) > 0 {
-		err = json.Unmarshal(b, &resp)
+		resp, err = decodeHelperResponse(b)
 	}
 	switch {
 	case err != nil:

@@ -2,10 +2,11 @@ package monitor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,14 +44,16 @@ func mainExit() int {
 	unix.CloseOnExec(readyFD)
 	ready := os.NewFile(uintptr(readyFD), "ready")
 	report := func(msg readyMsg) {
-		b, _ := json.Marshal(msg)
-		ready.Write(append(b, '\n'))
+		ready.Write(append(msg.appendJSON(nil), '\n'))
 		ready.Close()
 	}
 	cfgFile := os.NewFile(uintptr(cfgFD), "config")
 	var cfg Config
-	err := json.NewDecoder(cfgFile).Decode(&cfg)
+	b, err := io.ReadAll(cfgFile)
 	cfgFile.Close()
+	if err == nil {
+		cfg, err = decodeConfig(b)
+	}
 	if err == nil {
 		cfg, err = cfg.withDefaults()
 	}
@@ -563,7 +566,7 @@ func oomKilled(dir string) bool {
 
 func (m *monitor) write() error {
 	m.journal()
-	return state.WriteJSON(filepath.Join(m.cfg.StateDir, statusFile), &m.st)
+	return writeStatus(filepath.Join(m.cfg.StateDir, statusFile), &m.st)
 }
 
 func (m *monitor) note(err error) {
@@ -823,8 +826,8 @@ func (m *monitor) serve() {
 		go func() {
 			defer m.conns.Done()
 			defer conn.Close()
-			var req request
-			if err := json.NewDecoder(conn).Decode(&req); err != nil {
+			req, err := readRequest(conn)
+			if err != nil {
 				return
 			}
 			ch := make(chan reply, 1)
@@ -833,8 +836,32 @@ func (m *monitor) serve() {
 			case <-m.done:
 				ch <- reply{} // the container is down for good: a stop or kill has nothing left to do
 			}
-			json.NewEncoder(conn).Encode(<-ch)
+			rep := <-ch
+			conn.Write(append(rep.appendJSON(nil), '\n'))
 		}()
+	}
+}
+
+// readRequest reads one control request: a JSON line (the client keeps the connection open
+// for the reply).
+func readRequest(conn *os.File) (request, error) {
+	var buf [512]byte
+	var b []byte
+	for {
+		n, err := conn.Read(buf[:])
+		b = append(b, buf[:n]...)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			return decodeRequest(b[:i])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				return decodeRequest(b)
+			}
+			return request{}, err
+		}
+		if len(b) > 64<<10 {
+			return request{}, errors.New("control request too long")
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package monitor
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stackrun/stack/internal/minijson"
 )
 
 // OCIRuntime is what the monitor needs from an OCI runtime: the lifecycle of one container
@@ -122,9 +123,20 @@ func runcLogErrors(f *os.File) string {
 	b, _ := os.ReadFile(f.Name())
 	var msgs []string
 	for _, line := range bytes.Split(b, []byte("\n")) {
-		var rec struct{ Level, Msg string }
-		if json.Unmarshal(line, &rec) == nil && (rec.Level == "error" || rec.Level == "fatal") {
-			msgs = append(msgs, rec.Msg)
+		var level, msg string
+		d := minijson.NewDec(line)
+		d.Object(func(k string) {
+			switch k {
+			case "level":
+				level = d.String()
+			case "msg":
+				msg = d.String()
+			default:
+				d.Skip()
+			}
+		})
+		if d.End() == nil && (level == "error" || level == "fatal") {
+			msgs = append(msgs, msg)
 		}
 	}
 	return strings.Join(msgs, "; ")
@@ -166,8 +178,9 @@ func (r *Runc) State(ctx context.Context, id string) (State, error) {
 		}
 		return State{}, fmt.Errorf("state of container %s: %s: %w", id, msg, err)
 	}
-	var s State
-	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+	d := minijson.NewDec(out.Bytes())
+	s := decodeState(d)
+	if err := d.End(); err != nil {
 		return State{}, fmt.Errorf("state of container %s: %w", id, err)
 	}
 	return s, nil

@@ -115,8 +115,8 @@ var ErrNoRecord = errors.New("no monitor record")
 // (after a reboot runDir is empty and every pid is stale), is reported exited with exit code
 // -1 unless the record already says how it ended.
 func Inspect(stateDir, runDir string) (*Status, error) {
-	var s Status
-	if err := state.ReadJSON(filepath.Join(stateDir, statusFile), &s); err != nil {
+	s, err := readStatus(filepath.Join(stateDir, statusFile))
+	if err != nil {
 		if state.IsNotExist(err) {
 			return nil, fmt.Errorf("inspect %s: %w", stateDir, ErrNoRecord)
 		}

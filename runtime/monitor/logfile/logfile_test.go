@@ -2,6 +2,7 @@ package logfile
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,5 +178,27 @@ func TestFollowAcrossRotationUntilDone(t *testing.T) {
 		if l != fmt.Sprint(i) {
 			t.Fatalf("record %d is %q", i, l)
 		}
+	}
+}
+
+// TestRecordLikeEncodingJSON: records are what encoding/json writes for an Entry (readers use
+// encoding/json), and writing one allocates nothing once the buffer has grown.
+func TestRecordLikeEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, e := range []Entry{
+		{Time: at, Stream: "stdout", Log: "hello"},
+		{Time: at, Stream: "stderr", Log: "<b>\"q\"\\ \t\x01 \xff é", Partial: true},
+		{Time: at, Stream: "stdout"},
+	} {
+		want, _ := json.Marshal(e)
+		got := appendEntry(nil, e.Time, e.Stream, []byte(e.Log), e.Partial)
+		if string(got) != string(want)+"\n" {
+			t.Errorf("record:\n got %s\nwant %s", got, want)
+		}
+	}
+	buf := make([]byte, 0, 512)
+	line := []byte("a line of output")
+	if n := testing.AllocsPerRun(100, func() { buf = appendEntry(buf[:0], at, "stdout", line, false) }); n != 0 {
+		t.Errorf("appendEntry allocates %v times per record", n)
 	}
 }

@@ -7,7 +7,6 @@ package logfile
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/stackrun/stack/internal/minijson"
 )
 
 // Defaults used when a container's logging options do not say otherwise: 10 MiB per file and
@@ -83,11 +84,26 @@ func (w *Writer) open() error {
 // Write appends one record. The record is written with a single write call, so a reader sees
 // whole records except at the very end of the file.
 func (w *Writer) Write(e Entry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode log record: %w", err)
-	}
-	b = append(b, '\n')
+	return w.writeRecord(appendEntry(nil, e.Time, e.Stream, []byte(e.Log), e.Partial))
+}
+
+// appendEntry appends the record of one entry, as encoding/json writes an Entry, and a newline.
+func appendEntry(b []byte, t time.Time, stream string, log []byte, partial bool) []byte {
+	e := minijson.Enc{B: b}
+	e.Open()
+	e.Key("time")
+	e.Time(t)
+	e.Key("stream")
+	e.String(stream)
+	e.Key("log")
+	e.Bytes(log)
+	e.BoolOmit("partial", partial)
+	e.Close()
+	return append(e.B, '\n')
+}
+
+// writeRecord appends one encoded record (with its newline) in one write call.
+func (w *Writer) writeRecord(b []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -156,18 +172,21 @@ func rotatedName(path string, i int) string {
 // read. Lines longer than MaxLine, and a last line without a newline, become partial records.
 // A failed write (disk full) drops that record but Copy keeps reading, so the writing process
 // never blocks on a full pipe; the first write error is returned at the end.
+//
+// It allocates nothing per line: a monitor whose container only writes output never needs
+// a garbage collection, whose metadata would stay resident for the monitor's whole life.
 func Copy(w *Writer, stream string, r io.Reader, now func() time.Time) (werr error) {
 	br := bufio.NewReaderSize(r, MaxLine)
+	var rec []byte
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			e := Entry{Time: now().UTC(), Stream: stream}
-			if line[len(line)-1] == '\n' {
-				e.Log = string(line[:len(line)-1])
-			} else {
-				e.Log, e.Partial = string(line), true
+			partial := line[len(line)-1] != '\n'
+			if !partial {
+				line = line[:len(line)-1]
 			}
-			if err := w.Write(e); err != nil && werr == nil {
+			rec = appendEntry(rec[:0], now().UTC(), stream, line, partial)
+			if err := w.writeRecord(rec); err != nil && werr == nil {
 				werr = err
 			}
 		}
