@@ -909,7 +909,11 @@ func (m *monitor) shutdown() {
 // far from the point where collecting would no longer bring it under the limit.
 func tuneMemory() {
 	// Return what setup (helpers' output, JSON, package init garbage) left behind.
+	// The code's mappings are found before the collection (which frees what finding them
+	// allocated) and dropped after it (which ran much of the runtime's code).
+	code := codeMappings()
 	debug.FreeOSMemory()
+	unmapCode(code)
 	_, gogc := os.LookupEnv("GOGC")
 	_, limit := os.LookupEnv("GOMEMLIMIT")
 	if gogc || limit {
@@ -926,3 +930,58 @@ func tuneMemory() {
 
 // gcHeadroom is how much the monitor may grow (mostly garbage) before it collects.
 const gcHeadroom = 1 << 20
+
+// unmapCode drops the monitor's page mappings of its own binary's code and read-only data
+// (madvise MADV_DONTNEED on those read-only, file-backed segments, found by codeMappings).
+// Setup ran much of that code once; the idle monitor runs little of it. Without this each
+// monitor keeps nearly the whole binary mapped (2.3 MB, shared by all monitors: about 230 KiB
+// of PSS each at 10 containers). The pages stay in the page cache, shared and clean: the ones
+// the monitor uses again are mapped back on first use (a minor fault; the kernel maps the
+// whole page-cache folio around it), the others become reclaimable cache that no process
+// holds. Read-only private file mappings have no private copies to lose; the writable data
+// segment is left alone. It allocates nothing, so it leaves no garbage behind the collection.
+func unmapCode(ranges [][2]uintptr) {
+	for _, r := range ranges {
+		unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
+	}
+}
+
+// codeMappings lists the read-only mappings of the monitor's binary (start, end).
+func codeMappings() [][2]uintptr {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	var out [][2]uintptr
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		// address perms offset dev inode path
+		f := bytes.Fields(line)
+		if len(f) < 6 || string(bytes.Join(f[5:], []byte(" "))) != exe {
+			continue
+		}
+		if perms := string(f[1]); perms != "r-xp" && perms != "r--p" {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		out = append(out, [2]uintptr{uintptr(start), uintptr(end)})
+	}
+	return out
+}
