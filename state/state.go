@@ -142,6 +142,13 @@ func lock(path string, how int) (*Lock, bool, error) {
 	return &Lock{f: f}, true, nil
 }
 
+// File is the open file the lock is held on: a process that replaces itself (execve) keeps
+// the lock by keeping this file open across the exec and taking it back with HeldLock.
+func (l *Lock) File() *os.File { return l.f }
+
+// HeldLock takes back a lock this process already holds on f (see File).
+func HeldLock(f *os.File) *Lock { return &Lock{f: f} }
+
 // Unlock releases the lock. It is safe to call on a nil Lock.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {

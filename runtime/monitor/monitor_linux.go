@@ -10,11 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	goruntime "runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,9 @@ func Main() {
 }
 
 func mainExit() int {
+	if v, ok := os.LookupEnv(envResume); ok {
+		return resumeExit(v)
+	}
 	cfgFD, err1 := strconv.Atoi(os.Getenv(envConfigFD))
 	readyFD, err2 := strconv.Atoi(os.Getenv(envReadyFD))
 	os.Unsetenv(envConfigFD)
@@ -74,7 +78,11 @@ func mainExit() int {
 		return 1
 	}
 	report(readyMsg{OK: true})
-	tuneMemory()
+	// Supervise in a fresh process (resume_linux.go). Only if that fails, here: it costs
+	// memory, nothing else, so the failure is not worth a word.
+	_ = m.handOver(b)
+	m.supervise()
+	m.tuneMemory(true)
 	m.loop()
 	m.shutdown()
 	return 0
@@ -121,6 +129,11 @@ type run struct {
 	logsDone   chan struct{}
 	stopHealth context.CancelFunc
 	memCgroup  string // for OOM: the memory cgroup directory, "" when unknown
+	// Until watch starts following the run: the monitor's read ends of the FIFOs, and how
+	// its exit is seen (our child: waitChild; adopted: the pidfd, -1 when already gone).
+	fifos [2]*os.File
+	child bool
+	pidfd int
 }
 
 type pendingReply struct {
@@ -153,6 +166,13 @@ type monitor struct {
 	waiting    []pendingReply
 	done       chan struct{} // closed when the loop has ended
 	conns      sync.WaitGroup
+	// watching: runs are followed (output, exit, probes) as they begin; before supervise,
+	// they are only recorded, so that a fresh process can follow them (handOver).
+	watching bool
+	// code: the mappings of the monitor's binary, dropped once the loop is idle (unmapCode).
+	code        [][2]uintptr
+	codeDropped bool
+	idle        *time.Timer
 }
 
 type ctlRequest struct {
@@ -238,8 +258,16 @@ func start(cfg Config) (m *monitor, step string, err error) {
 	if err := m.write(); err != nil {
 		return m, "record", err
 	}
-	go m.serve()
 	return m, "", nil
+}
+
+// supervise starts following the current run and answering control requests.
+func (m *monitor) supervise() {
+	m.watching = true
+	if m.cur != nil {
+		m.watch(m.cur)
+	}
+	go m.serve()
 }
 
 // clearStale removes a leftover runtime container of the same id that is no longer running
@@ -294,19 +322,21 @@ func closeAll(groups ...[]*os.File) {
 	}
 }
 
-// copyLogs copies both streams into the log until both reach EOF.
+// copyLogs copies both streams into the log until both reach EOF. The last copier to finish
+// closes the returned channel (no goroutine waits for them: each costs a stack).
 func (m *monitor) copyLogs(mr [2]*os.File) chan struct{} {
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, stream := range []string{"stdout", "stderr"} {
-		wg.Add(1)
+	left := new(atomic.Int32)
+	left.Store(2)
+	for i, stream := range [2]string{"stdout", "stderr"} {
 		go func(f *os.File, stream string) {
-			defer wg.Done()
-			defer f.Close()
 			_ = logfile.Copy(m.log, stream, f, time.Now)
+			f.Close()
+			if left.Add(-1) == 0 {
+				close(done)
+			}
 		}(mr[i], stream)
 	}
-	go func() { wg.Wait(); close(done) }()
 	return done
 }
 
@@ -361,9 +391,9 @@ func (m *monitor) createStart(ctx context.Context, cs createStarter, stdio Proce
 		return step, err
 	}
 	r := m.newRun(pid)
-	r.logsDone = m.copyLogs(mr)
-	go waitChild(pid, r.exited)
+	r.fifos, r.child = mr, true
 	if err != nil {
+		m.watch(r)
 		_ = m.rt.Delete(ctx, m.cfg.ID, true)
 		<-r.exited
 		return step, err
@@ -374,12 +404,12 @@ func (m *monitor) createStart(ctx context.Context, cs createStarter, stdio Proce
 
 func (m *monitor) newRun(pid int) *run {
 	m.gen++
-	r := &run{gen: m.gen, pid: pid, started: time.Now().UTC(), exited: make(chan exitInfo, 1)}
+	r := &run{gen: m.gen, pid: pid, started: time.Now().UTC(), exited: make(chan exitInfo, 1), pidfd: -1}
 	r.memCgroup = memoryCgroup(pid)
 	return r
 }
 
-// beginRun records r as running and starts its health probes.
+// beginRun records r as running, and follows it once the monitor supervises.
 func (m *monitor) beginRun(r *run) {
 	m.cur = r
 	_, start, _ := procStat(r.pid)
@@ -389,9 +419,29 @@ func (m *monitor) beginRun(r *run) {
 	m.st.FinishedAt = time.Time{}
 	m.st.ExitCode, m.st.Signal, m.st.OOMKilled = 0, 0, false
 	m.st.Health = nil
-	argv, _ := m.cfg.Healthcheck.argv()
-	if argv != nil {
+	if argv, _ := m.cfg.Healthcheck.argv(); argv != nil {
 		m.st.Health = &HealthState{Status: HealthStarting}
+	}
+	if m.watching {
+		m.watch(r)
+	}
+}
+
+// watch follows run r: copies its output into the log, waits for its exit and, for the
+// current run, starts its health probes.
+func (m *monitor) watch(r *run) {
+	r.logsDone = m.copyLogs(r.fifos)
+	r.fifos = [2]*os.File{}
+	switch {
+	case r.child:
+		go waitChild(r.pid, r.exited)
+	case r.pidfd >= 0:
+		go waitPidfdExit(r.pidfd, r.exited)
+		r.pidfd = -1
+	default:
+		r.exited <- exitInfo{code: -1}
+	}
+	if argv, _ := m.cfg.Healthcheck.argv(); argv != nil && r == m.cur && m.st.Health != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.stopHealth = cancel
 		go probeLoop(ctx, m.rt, m.cfg.ID, m.cfg.Healthcheck.withDefaults(), argv, r.gen, r.started, m.healthCh)
@@ -447,8 +497,7 @@ func (m *monitor) adopt() error {
 	m.st.RestartCount, m.st.Restarts, m.st.StopRequested = old.RestartCount, old.Restarts, old.StopRequested
 	m.st.Adopted = true
 	r := m.newRun(old.ContainerPid)
-	r.logsDone = m.copyLogs(mr)
-	go waitPidfdExit(pidfd, r.exited)
+	r.fifos, r.pidfd = mr, pidfd
 	m.beginRun(r)
 	m.st.StartedAt = old.StartedAt
 	return nil
@@ -596,7 +645,20 @@ func (m *monitor) loop() {
 		if m.backoff != nil {
 			backoffC = m.backoff.C
 		}
+		var idleC <-chan time.Time
+		if !m.codeDropped && len(m.code) > 0 {
+			if m.idle == nil {
+				m.idle = time.NewTimer(idleUnmap)
+			} else {
+				m.idle.Reset(idleUnmap)
+			}
+			idleC = m.idle.C
+		}
 		select {
+		case <-idleC:
+			unmapCode(m.code)
+			m.codeDropped = true
+			continue
 		case ex := <-exited:
 			if m.handleExit(ex) {
 				return
@@ -623,8 +685,14 @@ func (m *monitor) loop() {
 				return
 			}
 		}
+		m.codeDropped = false // the event ran code: drop it again once idle
 	}
 }
+
+// idleUnmap is how long the loop waits without an event before it drops the mappings of the
+// monitor's code again (unmapCode): an idle monitor runs no code at all, and one whose loop
+// wakes at least this often (probes) keeps what it uses mapped instead of faulting it back.
+const idleUnmap = 2 * time.Second
 
 // handleExit finishes a run and applies the policy; it reports whether the monitor is done.
 func (m *monitor) handleExit(ex exitInfo) bool {
@@ -907,13 +975,16 @@ func (m *monitor) shutdown() {
 // which costs little CPU since its live heap is ~150 KiB. The headroom also covers what the
 // monitor legitimately grows by (a few more threads after bursts of probes, health outputs),
 // far from the point where collecting would no longer bring it under the limit.
-func tuneMemory() {
-	// Return what setup (helpers' output, JSON, package init garbage) left behind.
-	// The code's mappings are found before the collection (which frees what finding them
-	// allocated) and dropped after it (which ran much of the runtime's code).
-	code := codeMappings()
-	debug.FreeOSMemory()
-	unmapCode(code)
+func (m *monitor) tuneMemory(collect bool) {
+	// Return what setup (helpers' output, JSON, package init garbage) left behind, when
+	// it was done in this process. The code's mappings are found before the collection
+	// (which frees what finding them allocated) and dropped after it (which ran much of
+	// the runtime's code).
+	m.code = codeMappings()
+	if collect {
+		debug.FreeOSMemory()
+	}
+	unmapCode(m.code)
 	_, gogc := os.LookupEnv("GOGC")
 	_, limit := os.LookupEnv("GOMEMLIMIT")
 	if gogc || limit {
@@ -922,10 +993,21 @@ func tuneMemory() {
 		}
 		return
 	}
-	var ms goruntime.MemStats
-	goruntime.ReadMemStats(&ms)
-	debug.SetMemoryLimit(int64(ms.Sys-ms.HeapReleased) + gcHeadroom)
+	debug.SetMemoryLimit(int64(heldMemory()) + gcHeadroom)
 	debug.SetGCPercent(-1)
+}
+
+// heldMemory is the memory the Go runtime holds (what its memory limit counts): mapped and not
+// released. It is read from runtime/metrics, not runtime.ReadMemStats, which stops the world
+// and flushes the allocation caches: each size class's cached span then goes to a span set
+// whose first block (about 8 KiB, never freed) stays resident, some 250 KiB in all.
+func heldMemory() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64() - s[1].Value.Uint64()
 }
 
 // gcHeadroom is how much the monitor may grow (mostly garbage) before it collects.

@@ -11,8 +11,7 @@ import (
 )
 
 // The control socket without package net: a monitor links nothing it does not use, and net
-// (its resolver, its init, its code) is most of what stack-monitor would otherwise carry
-// beyond encoding/json. Sockets are non-blocking fds wrapped in *os.File, so reads, writes,
+// (its resolver, its init, its code) would be most of what stack-monitor carries. Sockets are non-blocking fds wrapped in *os.File, so reads, writes,
 // accepts and deadlines go through Go's poller as net's would.
 
 // unixListener is a listening unix stream socket.
@@ -34,6 +33,11 @@ func listenUnix(path string) (*unixListener, error) {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "listen", Path: path, Err: err}
 	}
+	return listenerFD(fd, path)
+}
+
+// listenerFD wraps fd, a listening unix stream socket (non-blocking), as a unixListener.
+func listenerFD(fd int, path string) (*unixListener, error) {
 	f := os.NewFile(uintptr(fd), path)
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -41,6 +45,13 @@ func listenUnix(path string) (*unixListener, error) {
 		return nil, err
 	}
 	return &unixListener{f: f, rc: rc}, nil
+}
+
+// fd returns the listener's fd number (without os.File.Fd's switch to blocking mode).
+func (l *unixListener) fd() int {
+	n := -1
+	l.rc.Control(func(fd uintptr) { n = int(fd) })
+	return n
 }
 
 // Accept waits for a connection; it fails once the listener is closed.
