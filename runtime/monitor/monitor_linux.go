@@ -970,11 +970,14 @@ func (m *monitor) shutdown() {
 // The collector runs on a memory limit instead of on heap growth: GOGC=off and a limit
 // gcHeadroom above what the monitor holds once set up. An idle Go process is otherwise
 // collected every 2 minutes (the runtime's forced GC), and the first collections leave GC
-// metadata resident for good: about 300 KiB of PSS per idle monitor (bench/monitor.sh). A monitor
-// whose container writes output still collects, each time its garbage reaches the headroom,
-// which costs little CPU since its live heap is ~150 KiB. The headroom also covers what the
+// metadata resident for good: about 250 KiB of PSS per idle monitor (bench/monitor.sh). A
+// monitor whose container only writes output allocates nothing for it (logfile.Copy) and never
+// collects; one that probes or restarts collects each time its garbage reaches the headroom,
+// which costs little CPU since its live heap is small. The headroom also covers what the
 // monitor legitimately grows by (a few more threads after bursts of probes, health outputs),
 // far from the point where collecting would no longer bring it under the limit.
+//
+// collect: setup ran in this process (handOver failed), so its garbage is collected first.
 func (m *monitor) tuneMemory(collect bool) {
 	// Return what setup (helpers' output, JSON, package init garbage) left behind, when
 	// it was done in this process. The code's mappings are found before the collection
