@@ -9,9 +9,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/stackrun/stack/runtime/monitor"
 )
+
+// The monitor re-executes itself once set up (runtime/monitor's handOver), which only the
+// main thread may do cleanly: lock the main goroutine to it from the start.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == monitor.Mode {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -81,6 +82,7 @@ func mainExit() int {
 	// Supervise in a fresh process (resume_linux.go). Only if that fails, here: it costs
 	// memory, nothing else, so the failure is not worth a word.
 	_ = m.handOver(b)
+	goruntime.UnlockOSThread() // see handOver
 	m.supervise()
 	m.tuneMemory(true)
 	m.loop()
@@ -680,6 +682,10 @@ func (m *monitor) loop() {
 				m.st.Health = &h
 				m.note(m.write())
 			}
+			// A probe is a helper process, pipes, output and a record write: garbage that
+			// would otherwise pile up to the memory limit's headroom (1 MiB) between
+			// collections. Collected at once, the monitor keeps its idle size.
+			debug.FreeOSMemory()
 		case c := <-m.ctl:
 			if m.handleControl(c) {
 				return

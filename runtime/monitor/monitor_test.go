@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,14 @@ import (
 	"github.com/stackrun/stack/runtime/monitor/logfile"
 	"github.com/stackrun/stack/state"
 )
+
+// A monitor re-executes itself from its main thread (see handOver), as cmd/stack-monitor's
+// does.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == Mode {
+		goruntime.LockOSThread()
+	}
+}
 
 // TestMain hands off to the monitor when Launch re-executes the test binary, as cmd/stack's
 // main does for the stack binary.

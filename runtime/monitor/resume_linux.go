@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,13 @@ const envResume = "_STACK_MONITOR_RESUME"
 func (m *monitor) handOver(cfgJSON []byte) error {
 	if m.cur == nil || m.lock == nil || m.ln == nil {
 		return errors.New("hand over: nothing to supervise")
+	}
+	// Only the main thread may exec: an execve from another thread makes the kernel retire
+	// the main thread first, and for that moment /proc/PID/stat shows a zombie, which
+	// Inspect takes for a dead monitor. stack-monitor's main package locks its main
+	// goroutine to the main thread (init); a binary that does not, supervises where it is.
+	if unix.Gettid() != os.Getpid() {
+		return errors.New("hand over: not on the main thread")
 	}
 	mfd, err := unix.MemfdCreate("stack-monitor-config", unix.MFD_CLOEXEC)
 	if err != nil {
@@ -112,6 +120,8 @@ func closeOnExec(fds []int) {
 
 // resumeExit is Main in the fresh process: v is envResume's value.
 func resumeExit(v string) int {
+	// Locked by the main package for handOver only (see there); not needed any more.
+	goruntime.UnlockOSThread()
 	os.Unsetenv(envResume)
 	cfgFD, err := strconv.Atoi(os.Getenv(envConfigFD))
 	os.Unsetenv(envConfigFD)
