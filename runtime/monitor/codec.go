@@ -138,6 +138,8 @@ func decodeRequest(b []byte) (request, error) {
 			r.Signal = unix.Signal(d.Int())
 		case "timeout":
 			r.Timeout = time.Duration(d.Int())
+		case "removing":
+			r.Removing = d.Bool()
 		default:
 			d.Skip()
 		}

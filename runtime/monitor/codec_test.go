@@ -52,8 +52,8 @@ func TestStatusCodec(t *testing.T) {
 	}
 }
 
-func TestConfigCodec(t *testing.T) {
-	full := Config{
+func fullConfig() Config {
+	return Config{
 		ID: "c1", Bundle: "/b", StateDir: "/s", RunDir: "/r", LogPath: "/s/log", LogMaxSize: 1 << 20, LogMaxFiles: 2,
 		Restart: RestartPolicy{Name: RestartOnFailure, MaxRetries: 4},
 		Healthcheck: &Healthcheck{Test: []string{"CMD-SHELL", "true && \"x\""}, Interval: time.Second, Timeout: 2 * time.Second,
@@ -63,6 +63,10 @@ func TestConfigCodec(t *testing.T) {
 		Events:  &EventSink{Path: "/e", Name: "web-1", Project: "p", Service: "web"},
 		HoldFDs: []int{5, 6},
 	}
+}
+
+func TestConfigCodec(t *testing.T) {
+	full := fullConfig()
 	for _, c := range []Config{full, {}, {ID: "x", Healthcheck: &Healthcheck{}}} {
 		b, _ := json.Marshal(c)
 		var want Config
@@ -90,7 +94,7 @@ func TestProtocolCodecs(t *testing.T) {
 			t.Errorf("reply: got %s, want %s", r.appendJSON(nil), want)
 		}
 	}
-	for _, r := range []request{{Op: "stop", Signal: unix.SIGTERM, Timeout: time.Second}, {Op: "restart"}} {
+	for _, r := range []request{{Op: "stop", Signal: unix.SIGTERM, Timeout: time.Second, Removing: true}, {Op: "restart"}} {
 		b, _ := json.Marshal(r)
 		if got, err := decodeRequest(b); err != nil || got != r {
 			t.Errorf("request: got %+v, %v; want %+v", got, err, r)
@@ -111,6 +115,30 @@ func TestProtocolCodecs(t *testing.T) {
 		b, _ := json.Marshal(r)
 		if got, err := decodeHelperResponse(b); err != nil || !reflect.DeepEqual(got, r) {
 			t.Errorf("HelperResponse: got %+v, %v; want %+v", got, err, r)
+		}
+	}
+}
+
+// TestCodecValuesComplete: the values above set every field encoding/json writes, so a field
+// added to one of these types fails the tests here until codec.go writes and reads it too.
+func TestCodecValuesComplete(t *testing.T) {
+	full, cfg := fullStatus(), fullConfig()
+	for _, v := range []any{
+		full, *full.Health, full.Health.Log[0], full.Restarts[0],
+		cfg, cfg.Restart, *cfg.Healthcheck, *cfg.Events,
+		request{Op: "stop", Signal: unix.SIGTERM, Timeout: time.Second, Removing: true},
+		HelperRequest{Op: "exec", Root: "/r", ID: "c", Bundle: "/b", Signal: unix.SIGKILL, Force: true, Args: []string{"x"}, Env: []string{"A=1"}, Cwd: "/"},
+		HelperResponse{Pid: 1, Step: "start", State: &State{}, Code: 3, Error: "e", NotFound: true},
+		State{ID: "c", Status: "running", Pid: 2, Bundle: "/b"},
+		readyMsg{OK: true, Step: "s", Error: "e"},
+		reply{Error: "e"},
+	} {
+		rv := reflect.ValueOf(v)
+		for i := 0; i < rv.NumField(); i++ {
+			f := rv.Type().Field(i)
+			if f.IsExported() && f.Tag.Get("json") != "-" && rv.Field(i).IsZero() {
+				t.Errorf("%T.%s is not set in the codec tests' values", v, f.Name)
+			}
 		}
 	}
 }
