@@ -14,8 +14,9 @@
 # MONITOR_BENCH_SETTLE=3s (a quick look right after start) reads within about 20 KiB of it.
 #
 # Last figures (2-core VM, busybox `sleep` loops, medians per monitor, stack-monitor):
-#   builtin runtime: 843 KiB PSS / 1636 KiB RSS / 756 KiB anon at 10, 794 / 1646 / 764 at 30
-#   runc:            851 / 1644 / 764 at 10, 773 / 1624 / 744 at 30
+#   builtin runtime: 859 KiB PSS / 1652 KiB RSS / 772 KiB anon at 10, 799 / 1650 / 768 at 30
+#   runc:            851 / 1644 / 764 at 10, 773 / 1624 / 744 at 30 (before the main-thread
+#                    lock of the hand-over, which the builtin figures include: about +15 KiB)
 # (before the fresh-process hand-over, minijson and the code unmapping: 1351 KiB PSS at 10,
 # 1185 at 30; an empty Go program that only sleeps: about 650 KiB PSS, 520 KiB anon.)
 set -eu
