@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Enc appends one JSON value to B. Keys and array elements get their commas from the state
@@ -162,42 +163,11 @@ const hex = "0123456789abcdef"
 // backslashes and control characters, the HTML characters <, > and &, U+2028 and U+2029;
 // invalid UTF-8 becomes U+FFFD.
 func AppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = appendEscape(b, c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			switch r {
-			case utf8.RuneError:
-				b = append(b, `\ufffd`...)
-			default:
-				b = append(b, `\u202`...)
-				b = append(b, hex[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	// appendString only reads s: viewing the string's bytes in place copies nothing.
+	return appendString(b, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
-// appendString is AppendString for a byte slice.
+// appendString is AppendString for a byte slice (it never writes to s).
 func appendString(b, s []byte) []byte {
 	b = append(b, '"')
 	start := 0
