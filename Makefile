@@ -8,6 +8,9 @@ TEST_PKGS := busybox-static runc skopeo docker-registry iproute2 nftables
 
 BINDIR   = $(dir $(BIN))
 LDFLAGS  = -ldflags "-X main.version=$(VERSION)"
+# urfave_cli_no_docs leaves out urfave/cli's Markdown/man page writer (stack does not use it),
+# whose package init (blackfriday's tables) every stack command paid for at start-up.
+TAGS    ?= urfave_cli_no_docs
 
 .PHONY: all build binaries test unit deps lint bench up clean
 
@@ -21,12 +24,12 @@ all: build
 # stack-monitor gets one of its own for CGO_ENABLED=0 (its packages are cached by then).
 # binaries is what `up` needs: stack and, next to it, stack-shim, stack-load and stack-monitor.
 binaries:
-	$(GO) build $(LDFLAGS) -o $(BINDIR) ./cmd/stack ./cmd/stack-shim ./cmd/stack-load
+	$(GO) build -tags "$(TAGS)" $(LDFLAGS) -o $(BINDIR) ./cmd/stack ./cmd/stack-shim ./cmd/stack-load
 	@[ "$(notdir $(BIN))" = stack ] || mv -f $(BINDIR)stack $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BINDIR)stack-monitor ./cmd/stack-monitor
 
 build: binaries
-	$(GO) build $(LDFLAGS) -o $(BINDIR)stack-runtime ./cmd/stack-runtime
+	$(GO) build -tags "$(TAGS)" $(LDFLAGS) -o $(BINDIR)stack-runtime ./cmd/stack-runtime
 
 # deps installs the Debian packages the tests need, only those missing, and only as root.
 deps:

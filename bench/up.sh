@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here" && go build -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim &&
+(cd "$here" && go build -tags urfave_cli_no_docs -o "$stack" ./cmd/stack && go build -o "$work/stack-shim" ./cmd/stack-shim &&
 	CGO_ENABLED=0 go build -o "$work/stack-monitor" ./cmd/stack-monitor && go build -o "$work/stack-load" ./cmd/stack-load)
 "$here/examples/build-image.sh" "$stack" stack-bench:latest >/dev/null
 

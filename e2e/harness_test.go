@@ -57,7 +57,8 @@ func stackBinary(t testing.TB) string {
 		// the runtime helper from stack-shim, compose-go from stack-load.
 		for _, b := range [][2]string{{binPath, "./cmd/stack"}, {filepath.Join(dir, "stack-shim"), "./cmd/stack-shim"},
 			{filepath.Join(dir, "stack-monitor"), "./cmd/stack-monitor"}, {filepath.Join(dir, "stack-load"), "./cmd/stack-load"}} {
-			cmd := exec.Command("go", "build", "-o", b[0], b[1])
+			// The tag of make build (Makefile TAGS): the binaries under test are the ones users run.
+			cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", b[0], b[1])
 			cmd.Dir = repoRoot(t)
 			if b[1] == "./cmd/stack-monitor" {
 				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -362,7 +362,7 @@ func (m *Manager) Reconcile(ctx context.Context, live map[string]bool) error {
 	if _, err := m.dropBindings(func(b PortBinding) bool { return !live[b.ContainerID] }); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, m.applyFirewallLocked(h))
+	errs = append(errs, m.applyFirewallFrom(h, all)) // all holds what was just saved
 	return errors.Join(errs...)
 }
 
@@ -373,6 +373,11 @@ func (m *Manager) applyFirewallLocked(h host) error {
 	if err != nil {
 		return err
 	}
+	return m.applyFirewallFrom(h, all)
+}
+
+// applyFirewallFrom is applyFirewallLocked with the network records already loaded.
+func (m *Manager) applyFirewallFrom(h host, all []*Network) error {
 	bs, err := m.loadBindings()
 	if err != nil {
 		return err
