@@ -55,30 +55,21 @@ type Loaded struct {
 // is unchanged, otherwise from opts.Loader, storing the result in the cache. Warnings (keys
 // stack accepts but ignores) are in Stack.Warnings.
 func Load(ctx context.Context, opts Options) (*Stack, error) {
-	if opts.Cache == nil {
-		return runLoader(ctx, opts)
-	}
-	key, err := cacheKey(opts)
-	if err != nil {
-		return runLoader(ctx, opts)
-	}
-	if st, ok := fromCache(opts.Cache, key); ok {
-		return st, nil
+	key := ""
+	if opts.Cache != nil {
+		var err error
+		if key, err = cacheKey(opts); err == nil {
+			if st, ok := fromCache(opts.Cache, key); ok {
+				return st, nil
+			}
+		}
 	}
 	ld, err := callLoader(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if !ld.Uncacheable {
+	if key != "" && !ld.Uncacheable {
 		toCache(opts.Cache, key, ld)
-	}
-	return ld.Stack, nil
-}
-
-func runLoader(ctx context.Context, opts Options) (*Stack, error) {
-	ld, err := callLoader(ctx, opts)
-	if err != nil {
-		return nil, err
 	}
 	return ld.Stack, nil
 }

@@ -70,17 +70,3 @@ func execLoader(ctx context.Context, req spec.LoaderRequest) (*spec.LoaderRespon
 	}
 	return &resp, nil
 }
-
-// loaderSalt identifies the stack-load executable for the cache of loaded stack files: another
-// build of it never reads an entry of this one.
-func loaderSalt() string {
-	p, err := loaderPath()
-	if err != nil {
-		return ""
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprintf("%s %d %d", p, fi.Size(), fi.ModTime().UnixNano())
-}

@@ -104,7 +104,7 @@ func loadStack(c *cli.Context) (*spec.Stack, error) {
 
 // cachedLoadOptions are loadOptions with the state root's cache of loaded stack files, so a
 // command on an unchanged stack file skips compose-go (spec.Cache). Entries are salted with the
-// identity of this executable: another build never reads them.
+// identity of this executable and of stack-load: another build of either never reads them.
 func cachedLoadOptions(c *cli.Context) spec.Options { return withLoadCache(c, loadOptions(c)) }
 
 // withLoadCache adds the stack-file cache to opts.
@@ -113,11 +113,23 @@ func withLoadCache(c *cli.Context, opts spec.Options) spec.Options {
 	if err != nil {
 		return opts
 	}
-	fi, err := os.Stat(exe)
-	if err != nil {
+	salt := fileIdentity(exe)
+	if salt == "" {
 		return opts
 	}
 	opts.Cache = state.Cache{Dir: filepath.Join(c.String("root"), "cache", "stackfiles")}
-	opts.CacheSalt = fmt.Sprintf("%s %d %d; %s", exe, fi.Size(), fi.ModTime().UnixNano(), loaderSalt())
+	// stack-load next to stack, as loaderPath finds it; "" when missing (a miss then fails
+	// with loaderPath's message).
+	opts.CacheSalt = salt + "; " + fileIdentity(filepath.Join(filepath.Dir(exe), "stack-load"))
 	return opts
+}
+
+// fileIdentity names a build of the executable at path by its path, size and modification
+// time; "" when it cannot be read.
+func fileIdentity(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
 }
